@@ -1,0 +1,40 @@
+"""latentlang: which language does a multilingual LLM think in?
+
+Capture the residual stream at every layer, decode it with the logit lens (the model's own final
+norm and unembedding), and measure how much of each layer's next-token distribution is on a word
+in English, in the source language and in the target language.
+
+>>> import latentlang
+>>> lm = latentlang.load_model("gemma-3-270m")                     # doctest: +SKIP
+>>> result = latentlang.run_translation(                            # doctest: +SKIP
+...     latentlang.TranslationConfig(src="fr", tgt="zh"), lm=lm)
+>>> result.summary().head()                                         # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from latentlang.errors import LatentLangError  # noqa: E402
+from latentlang.lens import LensReadout, LogitLens, TokenSetIndex  # noqa: E402
+from latentlang.loading import DEFAULT_MODEL, load_model  # noqa: E402
+from latentlang.models import LensModel  # noqa: E402
+from latentlang.results import LensResult  # noqa: E402
+from latentlang.tasks import TaskPrompt, translation_prompts  # noqa: E402
+from latentlang.translation import TranslationConfig, run_translation  # noqa: E402
+from latentlang.words import WordList, load_words  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LatentLangError",
+    "LensModel",
+    "LensReadout",
+    "LensResult",
+    "LogitLens",
+    "TaskPrompt",
+    "TokenSetIndex",
+    "TranslationConfig",
+    "WordList",
+    "load_model",
+    "load_words",
+    "run_translation",
+    "translation_prompts",
+]

@@ -1,0 +1,198 @@
+"""Capture the residual stream of a left-padded batch at chosen positions, at every layer.
+
+"Layer" ``0`` is the input to the first decoder block (token embeddings, scaled as the model scales
+them, plus learned positions where the model has them); layer ``i`` is the output of block ``i``.
+So a model with ``n`` blocks gives ``n + 1`` residuals per position, and none of them has been
+through the final norm (the logit lens applies it).
+
+Backends share one small Protocol, :class:`CaptureBackend`, and give the same numbers:
+
+* :class:`HFCapture` registers forward hooks on the decoder blocks (removed in ``finally``);
+* :class:`NNsightCapture` runs the same read-out inside ``nnsight``'s ``model.trace`` (the door to
+  remote execution and to models sharded with ``device_map``).
+
+Only the chosen positions are kept, inside the hooks, so memory does not grow with prompt length.
+"""
+
+import inspect
+from functools import reduce
+from typing import NamedTuple, Protocol
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from latentlang.errors import LatentLangError
+
+
+class Batch(NamedTuple):
+    """A left-padded batch with the attention mask and position ids that make padding invisible.
+
+    Attributes:
+        input_ids: Token ids, padding on the left.
+        attention_mask: 1 for real tokens, 0 for padding.
+        position_ids: 0 at each prompt's first real token (so a padded prompt sees the same
+            positions as the prompt alone; models with learned positions such as GPT-2 need this).
+    """
+
+    input_ids: Int[Tensor, "batch seq"]
+    attention_mask: Int[Tensor, "batch seq"]
+    position_ids: Int[Tensor, "batch seq"]
+
+    @property
+    def lengths(self) -> Int[Tensor, " batch"]:
+        return self.attention_mask.sum(-1)
+
+    def last_positions(self) -> Int[Tensor, "batch 1"]:
+        """The index of each prompt's last token (the same column for all, thanks to left padding)."""
+        seq = self.input_ids.shape[1]
+        return torch.full((self.input_ids.shape[0], 1), seq - 1, device=self.input_ids.device)
+
+    def positions(self, offsets: list[int]) -> Int[Tensor, "batch pos"]:
+        """Absolute indices of positions given relative to each prompt.
+
+        Args:
+            offsets: ``-1`` is each prompt's last token, ``0`` its first real token.
+
+        Raises:
+            LatentLangError: An offset falls outside some prompt.
+        """
+        seq = self.input_ids.shape[1]
+        rel = torch.tensor(offsets, device=self.input_ids.device)[None, :]
+        lengths = self.lengths[:, None]
+        if ((rel >= lengths) | (rel < -lengths)).any():
+            raise LatentLangError(
+                f"position offsets {offsets} fall outside a prompt of {int(lengths.min())} tokens; "
+                "use offsets within every prompt (-1 is the last token, 0 the first)"
+            )
+        return torch.where(rel < 0, seq + rel, seq - lengths + rel)
+
+
+def left_pad(sequences: list[list[int]], pad_id: int, device: torch.device | str = "cpu") -> Batch:
+    """Stack token-id lists into a left-padded :class:`Batch`."""
+    if not sequences or min(len(s) for s in sequences) == 0:
+        raise LatentLangError("cannot run an empty prompt; give every prompt at least one token")
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    return Batch(ids.to(device), mask.to(device), position_ids.to(device))
+
+
+class Captured(NamedTuple):
+    """What a backend returns.
+
+    Attributes:
+        residuals: The residual stream at the chosen positions; layer 0 is the embedding output.
+        final_logits: The model's own logits at each prompt's last token (for checks and for
+            comparing the lens with what the model actually says).
+    """
+
+    residuals: Float[Tensor, "batch layer pos d_model"]
+    final_logits: Float[Tensor, "batch vocab"]
+
+
+class CaptureBackend(Protocol):
+    """Runs a model on a batch and returns its residuals at the given positions."""
+
+    name: str
+
+    def capture(
+        self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
+    ) -> Captured: ...
+
+
+def forward_kwargs(model: nn.Module, batch: Batch) -> dict:
+    """Keyword arguments for a cache-free forward pass that computes logits only at the end."""
+    kwargs = dict(batch._asdict(), use_cache=False)
+    params = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            kwargs[name] = 1
+            break
+    return kwargs
+
+
+class HFCapture:
+    """Capture with plain PyTorch forward hooks on the Hugging Face model's decoder blocks."""
+
+    name = "hf"
+
+    @torch.no_grad()
+    def capture(
+        self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
+    ) -> Captured:
+        rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
+        grabbed: list[Tensor | None] = [None] * (len(layers) + 1)
+
+        def grab_input(_module, args, kwargs):
+            grabbed[0] = _hidden_input(args, kwargs)[rows, positions]
+
+        def grab_output(index: int):
+            def hook(_module, _args, output):
+                grabbed[index + 1] = _first(output)[rows, positions]
+
+            return hook
+
+        handles = [layers[0].register_forward_pre_hook(grab_input, with_kwargs=True)]
+        handles += [layer.register_forward_hook(grab_output(i)) for i, layer in enumerate(layers)]
+        try:
+            output = model(**forward_kwargs(model, batch))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return Captured(torch.stack(grabbed, dim=1), output.logits[:, -1])
+
+
+class NNsightCapture:
+    """Capture inside ``nnsight``'s ``model.trace``: the same read-out as :class:`HFCapture`."""
+
+    name = "nnsight"
+
+    def __init__(self) -> None:
+        self._wrapped: dict[int, tuple[object, object]] = {}
+
+    def _envoys(self, model: nn.Module, layers: nn.ModuleList):
+        if id(model) not in self._wrapped:
+            from nnsight import NNsight
+
+            wrapped = NNsight(model)
+            path = next(name for name, module in model.named_modules() if module is layers)
+            self._wrapped[id(model)] = (wrapped, reduce(getattr, path.split("."), wrapped))
+        return self._wrapped[id(model)]
+
+    @torch.no_grad()
+    def capture(
+        self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
+    ) -> Captured:
+        wrapped, layer_envoys = self._envoys(model, layers)
+        rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
+        saved = []
+        with wrapped.trace(**forward_kwargs(model, batch)):
+            args, kwargs = layer_envoys[0].inputs
+            saved.append(_hidden_input(args, kwargs)[rows, positions].save())
+            for i in range(len(layers)):
+                saved.append(_first(layer_envoys[i].output)[rows, positions].save())
+            logits = wrapped.output.logits[:, -1].save()
+        return Captured(torch.stack(list(saved), dim=1), logits)
+
+
+BACKENDS = {"hf": HFCapture, "nnsight": NNsightCapture}
+
+
+def make_backend(name: str) -> CaptureBackend:
+    """A capture backend by name (``"hf"`` or ``"nnsight"``)."""
+    if name not in BACKENDS:
+        raise LatentLangError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")
+    return BACKENDS[name]()
+
+
+def _hidden_input(args: tuple, kwargs: dict) -> Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+def _first(output) -> Tensor:
+    return output[0] if isinstance(output, tuple) else output

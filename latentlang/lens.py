@@ -1,0 +1,219 @@
+"""The logit lens: decode a residual-stream vector as if it were the last layer's output.
+
+``logits = transform(unembed(final_norm(h)))``, where ``transform`` is the model's own output
+transform (Gemma-2's ``final_logit_softcapping``, Cohere's ``logit_scale``). The norm is applied
+exactly once, to the raw residual captured from a decoder layer (Hugging Face's last
+``hidden_states`` entry is already normed; latentlang never decodes that one).
+
+For a 256k-token vocabulary a full ``[batch, layer, vocab]`` logit tensor is too large to keep, so
+:meth:`LogitLens.readout` walks the vocabulary in chunks and keeps only running statistics: an online
+log-sum-exp (the softmax normaliser), the entropy, and a running top-k. Token-set probabilities
+need only the rows of the unembedding that the sets name, gathered directly. All of it runs on the
+model's device in float32, so only small arrays ever leave it.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor, nn
+
+LOG2 = float(torch.log(torch.tensor(2.0)))
+
+
+@dataclass(frozen=True)
+class TokenSetIndex:
+    """Token sets for each prompt of a batch, padded to a rectangle.
+
+    Attributes:
+        ids: Vocabulary ids; padding entries hold any valid id.
+        mask: True where ``ids`` is a real member of the set.
+    """
+
+    ids: Int[Tensor, "batch n_sets max_size"]
+    mask: Bool[Tensor, "batch n_sets max_size"]
+
+    def __post_init__(self) -> None:
+        if self.ids.shape != self.mask.shape or self.ids.ndim != 3:
+            raise ValueError(f"ids {tuple(self.ids.shape)} and mask {tuple(self.mask.shape)} differ")
+        if not self.mask.any(-1).all():
+            raise ValueError("every token set needs at least one token")
+
+    @classmethod
+    def from_lists(cls, sets: list[list[list[int]]], device: torch.device | str = "cpu") -> "TokenSetIndex":
+        """Pad ``sets[prompt][set]`` (lists of token ids) into a :class:`TokenSetIndex`."""
+        n_sets = {len(per_prompt) for per_prompt in sets}
+        if len(n_sets) != 1:
+            raise ValueError(f"every prompt needs the same number of token sets, got {sorted(n_sets)}")
+        width = max(len(s) for per_prompt in sets for s in per_prompt)
+        ids = torch.zeros(len(sets), n_sets.pop(), width, dtype=torch.long)
+        mask = torch.zeros(ids.shape, dtype=torch.bool)
+        for b, per_prompt in enumerate(sets):
+            for s, members in enumerate(per_prompt):
+                ids[b, s, : len(members)] = torch.tensor(members, dtype=torch.long)
+                mask[b, s, : len(members)] = True
+        return cls(ids.to(device), mask.to(device))
+
+
+class LensReadout(NamedTuple):
+    """What the lens reports for each prompt and layer (all float32, on the lens's device).
+
+    Attributes:
+        set_logprob: Natural-log probability of each token set (log-sum over its members).
+        entropy_bits: Entropy of the decoded next-token distribution, in bits.
+        top_ids: The k most probable token ids, most probable first.
+        top_logprob: Their natural-log probabilities.
+    """
+
+    set_logprob: Float[Tensor, "batch layer n_sets"] | None
+    entropy_bits: Float[Tensor, "batch layer"]
+    top_ids: Int[Tensor, "batch layer k"]
+    top_logprob: Float[Tensor, "batch layer k"]
+
+
+class LogitLens(nn.Module):
+    """Decode residuals with the model's own final norm and unembedding.
+
+    Args:
+        final_norm: The module between the last decoder layer and the unembedding
+            (``nn.Identity()`` if the model has none). Run in the model's dtype, as the model does.
+        unembed_weight: The unembedding matrix (often tied to the input embedding).
+        unembed_bias: Its bias, if any.
+        softcap: ``final_logit_softcapping``: logits become ``cap * tanh(logits / cap)``.
+        logit_scale: A constant the model multiplies its logits by (1.0 for most models).
+        max_chunk_elements: Upper bound on the elements of one float32 logit tile
+            (rows x vocabulary chunk); sets the lens's peak memory.
+    """
+
+    def __init__(
+        self,
+        final_norm: nn.Module,
+        unembed_weight: Float[Tensor, "vocab d_model"],
+        unembed_bias: Float[Tensor, " vocab"] | None = None,
+        softcap: float | None = None,
+        logit_scale: float = 1.0,
+        max_chunk_elements: int = 1 << 24,
+    ) -> None:
+        super().__init__()
+        self.final_norm = final_norm
+        self.weight = unembed_weight
+        self.bias = unembed_bias
+        self.softcap = softcap
+        self.logit_scale = logit_scale
+        self.max_chunk_elements = max_chunk_elements
+
+    @property
+    def vocab_size(self) -> int:
+        return self.weight.shape[0]
+
+    def normed(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows d_model"]:
+        """Apply the final norm in the model's dtype, then upcast to float32."""
+        return self.final_norm(h.to(self.weight.dtype)).float()
+
+    def _transform(self, logits: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
+        if self.logit_scale != 1.0:
+            logits = logits * self.logit_scale
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    def _logits(
+        self, hn: Float[Tensor, "rows d_model"], start: int = 0, stop: int | None = None
+    ) -> Float[Tensor, "rows chunk"]:
+        weight = self.weight[start:stop].float()
+        logits = hn @ weight.T
+        if self.bias is not None:
+            logits = logits + self.bias[start:stop].float()
+        return self._transform(logits)
+
+    def logits(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows vocab"]:
+        """Full float32 logits. Builds a ``[rows, vocab]`` tensor: for checks and small inputs."""
+        hn = self.normed(h)
+        return self._logits(hn.reshape(-1, hn.shape[-1])).reshape(*h.shape[:-1], self.vocab_size)
+
+    def forward(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows vocab"]:
+        """Full log-probabilities (see :meth:`logits` for the memory caveat)."""
+        return torch.log_softmax(self.logits(h), dim=-1)
+
+    @torch.no_grad()
+    def readout(
+        self,
+        h: Float[Tensor, "batch layer d_model"],
+        token_sets: TokenSetIndex | None = None,
+        top_k: int = 10,
+    ) -> LensReadout:
+        """Reduce each residual's decoded distribution to a few numbers, in bounded memory.
+
+        Args:
+            h: Residuals for one position per prompt, at each layer.
+            token_sets: Token sets whose probability to report per prompt, or ``None``.
+            top_k: How many of the most probable tokens to keep.
+        """
+        batch, n_layers, d_model = h.shape
+        hn = self.normed(h).reshape(batch * n_layers, d_model)
+        k = min(top_k, self.vocab_size)
+        log_z, entropy, top_val, top_ids = [], [], [], []
+        rows_per_block = max(1, self.max_chunk_elements // min(self.vocab_size, 1 << 15))
+        for r in range(0, hn.shape[0], rows_per_block):
+            stats = self._vocab_pass(hn[r : r + rows_per_block], k)
+            for acc, value in zip((log_z, entropy, top_val, top_ids), stats):
+                acc.append(value)
+        log_z_t = torch.cat(log_z)
+        set_logprob = None
+        if token_sets is not None:
+            set_logprob = self._set_logits(hn.view(batch, n_layers, d_model), token_sets)
+            set_logprob = set_logprob - log_z_t.view(batch, n_layers, 1)
+        top_logprob = torch.cat(top_val) - log_z_t[:, None]
+        return LensReadout(
+            set_logprob=set_logprob,
+            entropy_bits=(torch.cat(entropy) / LOG2).view(batch, n_layers),
+            top_ids=torch.cat(top_ids).view(batch, n_layers, k),
+            top_logprob=top_logprob.view(batch, n_layers, k),
+        )
+
+    def _vocab_pass(
+        self, hn: Float[Tensor, "rows d_model"], k: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One pass over the vocabulary in chunks: log-normaliser, entropy (nats), top-k logits.
+
+        Keeps, per row, the running max ``m``, ``s = sum exp(l - m)`` and
+        ``u = sum exp(l - m) * (l - m)``; then ``log Z = m + log s`` and
+        ``H = log s - u / s``, both free of cancellation when the distribution is sharp.
+        """
+        chunk = max(k, min(self.vocab_size, self.max_chunk_elements // max(1, hn.shape[0])))
+        m = s = u = top_val = top_ids = None
+        for start in range(0, self.vocab_size, chunk):
+            logits = self._logits(hn, start, start + chunk)
+            chunk_max = logits.max(dim=-1).values
+            new_m = chunk_max if m is None else torch.maximum(m, chunk_max)
+            shifted = logits - new_m[:, None]
+            e = torch.exp(shifted)
+            if m is None:
+                s, u = e.sum(-1), (e * shifted).sum(-1)
+            else:
+                scale = torch.exp(m - new_m)
+                u = scale * (u + s * (m - new_m)) + (e * shifted).sum(-1)
+                s = scale * s + e.sum(-1)
+            m = new_m
+            val, idx = logits.topk(min(k, logits.shape[-1]), dim=-1)
+            idx = idx + start
+            if top_val is not None:
+                val, pick = torch.cat([top_val, val], -1).topk(k, dim=-1)
+                idx = torch.cat([top_ids, idx], -1).gather(-1, pick)
+            top_val, top_ids = val, idx
+        return m + torch.log(s), torch.log(s) - u / s, top_val, top_ids
+
+    def _set_logits(
+        self, hn: Float[Tensor, "batch layer d_model"], sets: TokenSetIndex
+    ) -> Float[Tensor, "batch layer n_sets"]:
+        """Log-sum of the logits of each set's members (gathering only their unembedding rows)."""
+        batch, n_sets, width = sets.ids.shape
+        flat_ids = sets.ids.reshape(batch, n_sets * width)
+        rows = self.weight[flat_ids].float()  # [batch, n_sets * width, d_model]
+        logits = torch.einsum("bld,bkd->blk", hn, rows)
+        if self.bias is not None:
+            logits = logits + self.bias[flat_ids].float()[:, None, :]
+        logits = self._transform(logits).view(batch, hn.shape[1], n_sets, width)
+        logits = logits.masked_fill(~sets.mask[:, None], float("-inf"))
+        return torch.logsumexp(logits, dim=-1)

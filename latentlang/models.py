@@ -1,0 +1,182 @@
+"""``LensModel``: a causal LM, its tokenizer, and the parts the logit lens needs.
+
+Build one from any Hugging Face causal LM with :meth:`LensModel.from_hf` (parts found by structure,
+see :mod:`latentlang.parts`), or load one by name with :func:`latentlang.load_model`.
+"""
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from jaxtyping import Int
+from torch import Tensor, nn
+
+from latentlang.capture import Batch, Captured, CaptureBackend, left_pad, make_backend
+from latentlang.errors import LatentLangError
+from latentlang.langid import VocabLanguages, tag_vocabulary
+from latentlang.lens import LogitLens
+from latentlang.parts import LensParts, find_parts
+from latentlang.tokens import VocabIndex
+
+PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
+
+
+@dataclass
+class LensModel:
+    """A causal LM ready for the logit lens.
+
+    Attributes:
+        model: The Hugging Face model (eval mode).
+        tokenizer: Its tokenizer (``None`` for models used with token ids only, as in tests).
+        parts: Decoder layers, final norm, unembedding and output transform.
+        backend: How residuals are captured (``HFCapture`` or ``NNsightCapture``).
+        name: The spec the model was loaded from, recorded in results.
+    """
+
+    model: nn.Module
+    tokenizer: object | None
+    parts: LensParts
+    backend: CaptureBackend
+    name: str = field(default="model")
+
+    @classmethod
+    def from_hf(
+        cls,
+        model: nn.Module,
+        tokenizer: object | None = None,
+        *,
+        name: str | None = None,
+        backend: str | CaptureBackend = "hf",
+        check: bool = True,
+    ) -> "LensModel":
+        """Find the lens parts of ``model`` and (by default) check that the lens reproduces it.
+
+        Args:
+            model: A Hugging Face causal LM (``AutoModelForCausalLM``).
+            tokenizer: Its tokenizer, or ``None``.
+            name: Name recorded in results; defaults to the model's ``name_or_path``.
+            backend: ``"hf"``, ``"nnsight"`` or a :class:`~latentlang.capture.CaptureBackend`.
+            check: Run :meth:`check_lens` once (one short forward pass).
+
+        Raises:
+            LatentLangError: A part was not found, or the lens does not reproduce the logits.
+        """
+        model.eval()
+        probe = _probe_ids(model, tokenizer)
+        parts = find_parts(model, probe)
+        name = name or getattr(getattr(model, "config", None), "name_or_path", None) or type(model).__name__
+        backend = make_backend(backend) if isinstance(backend, str) else backend
+        lens_model = cls(model=model, tokenizer=tokenizer, parts=parts, backend=backend, name=name)
+        if check:
+            lens_model.check_lens(probe)
+        return lens_model
+
+    @cached_property
+    def lens(self) -> LogitLens:
+        """The logit lens built from this model's own final norm, unembedding and transform."""
+        p = self.parts
+        return LogitLens(p.final_norm, p.unembed.weight, p.unembed.bias, p.softcap, p.logit_scale)
+
+    @cached_property
+    def vocab(self) -> VocabIndex:
+        """The tokenizer's vocabulary as bytes (for token sets)."""
+        if self.tokenizer is None:
+            raise LatentLangError("this LensModel has no tokenizer, so it has no token sets")
+        return VocabIndex(self.tokenizer)
+
+    @cached_property
+    def languages(self) -> VocabLanguages:
+        """A language tag for every token id (cached on disk per vocabulary)."""
+        from latentlang.loading import cache_dir
+
+        return tag_vocabulary(self.vocab, self.vocab_size, cache_dir() / "langid")
+
+    @cached_property
+    def token_tags(self) -> Int[Tensor, " vocab"]:
+        """:attr:`languages` tags as a tensor on the model's device."""
+        return torch.as_tensor(self.languages.tags, device=self.device)
+
+    def token_text(self, token_id: int) -> str:
+        """A token's text, with a leading space where the token starts a word."""
+        return self.tokenizer.decode([int(token_id)]) if self.tokenizer is not None else str(token_id)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder blocks (results have ``n_layers + 1`` layers: 0 is the embedding)."""
+        return len(self.parts.layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts.unembed.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.parts.unembed.weight.dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return self.parts.unembed.weight.shape[0]
+
+    def tokenize(self, prompts: list[str]) -> Batch:
+        """Tokenize prompts (with the tokenizer's usual special tokens) into a left-padded batch."""
+        if self.tokenizer is None:
+            raise LatentLangError("this LensModel has no tokenizer; pass token ids to left_pad() instead")
+        if any(not p for p in prompts):
+            raise LatentLangError("cannot run an empty prompt; give every prompt some text")
+        ids = self.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        limit = self.max_positions
+        too_long = [len(seq) for seq in ids if limit is not None and len(seq) > limit]
+        if too_long:
+            raise LatentLangError(
+                f"a prompt has {max(too_long)} tokens but {self.name} reads at most {limit}; "
+                "shorten it (fewer few-shot examples)"
+            )
+        return left_pad(ids, _pad_id(self.tokenizer), self.device)
+
+    @property
+    def max_positions(self) -> int | None:
+        config = getattr(self.model, "config", None)
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+
+    def capture(self, batch: Batch, positions: Int[Tensor, "batch pos"] | None = None) -> Captured:
+        """Residuals at ``positions`` (default: each prompt's last token) after every layer."""
+        positions = batch.last_positions() if positions is None else positions
+        return self.backend.capture(self.model, self.parts.layers, batch, positions)
+
+    @torch.no_grad()
+    def check_lens(self, input_ids: Int[Tensor, "1 seq"] | None = None) -> float:
+        """Check that the lens at the last layer gives the model's own logits; return the max diff.
+
+        Raises:
+            LatentLangError: The difference exceeds what the model's dtype explains, which means
+                the model transforms its output in a way latentlang does not reproduce.
+        """
+        input_ids = _probe_ids(self.model, self.tokenizer) if input_ids is None else input_ids
+        batch = left_pad(input_ids.tolist(), 0, self.device)
+        captured = self.capture(batch)
+        lens_logits = self.lens.logits(captured.residuals[:, -1, -1])
+        model_logits = captured.final_logits.float()
+        diff = float((lens_logits - model_logits).abs().max())
+        tolerance = (1e-4 if self.dtype == torch.float32 else 3e-2) * max(1.0, float(model_logits.abs().max()))
+        if not diff <= tolerance:
+            raise LatentLangError(
+                f"{self.name}: the logit lens at the last layer differs from the model's logits by "
+                f"{diff:.3g} (tolerance {tolerance:.3g}); the model transforms its output in a way "
+                "latentlang does not know, so its lens readings would be wrong"
+            )
+        return diff
+
+
+def _probe_ids(model: nn.Module, tokenizer) -> Int[Tensor, "1 seq"]:
+    if tokenizer is not None:
+        return torch.tensor([tokenizer(PROBE_TEXT)["input_ids"]])
+    vocab = model.get_output_embeddings().weight.shape[0]
+    return torch.arange(1, 9)[None] % vocab
+
+
+def _pad_id(tokenizer) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return candidate
+    return 0

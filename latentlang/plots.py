@@ -1,0 +1,96 @@
+"""Figures. Each function takes a result and returns a matplotlib ``Figure``; none shows or saves
+it (the caller decides). Figures are built without pyplot, so making one changes no global state.
+"""
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from latentlang.results import LensResult
+
+#: Line colours: English always orange, as in the published figures; then the task's languages.
+ENGLISH_COLOR = "#e66101"
+OTHER_COLORS = ["#5e3c99", "#1b9e77", "#0571b0", "#d01c8b", "#4d9221"]
+
+
+def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figure:
+    """Mean probability of the concept's word per layer and language, with confidence bands,
+    under a strip showing the mean entropy (bits) of the decoded distribution per layer."""
+    summary = result.summary(confidence)
+    entropy = result.entropy_summary(confidence)
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    strip, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 9]})
+    layers = entropy["layer"].to_numpy()
+    image = strip.imshow(
+        entropy["mean"].to_numpy()[None, :],
+        aspect="auto",
+        cmap="cividis",
+        extent=(layers[0] - 0.5, layers[-1] + 0.5, 0, 1),
+    )
+    strip.set_yticks([])
+    strip.set_ylabel("entropy", rotation=0, ha="right", va="center", fontsize=8)
+    fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4, label="bits").ax.tick_params(labelsize=7)
+    for lang, color in zip(result.languages, _colors(result.languages)):
+        rows = summary[summary["language"] == lang]
+        ax.plot(rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=_role(result, lang))
+        ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(layers[0] - 0.5, layers[-1] + 0.5)
+    ax.legend(frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.suptitle(_title(result, confidence), fontsize=10)
+    return fig
+
+
+def language_mass_figure(result: LensResult, n_languages: int = 6) -> Figure:
+    """Share of the top-k decoded probability held by each language, per layer (stacked).
+
+    The ``n_languages`` languages with the most mass get their own band; the rest, and tokens
+    with letters but no clear language, form "other"; tokens without letters (spaces,
+    punctuation, digits) form "no letters". Bands sum to 1 at every layer.
+    """
+    mass = result.mass.mean(axis=0)  # [layer, label]
+    labels = list(result.labels)
+    words = [i for i, label in enumerate(labels) if label not in ("other", "none")]
+    top = sorted(words, key=lambda i: mass[:, i].sum(), reverse=True)[:n_languages]
+    rest = [i for i, label in enumerate(labels) if i not in top and label != "none"]
+    series = [mass[:, i] for i in top] + [mass[:, rest].sum(axis=1), mass[:, labels.index("none")]]
+    names = [labels[i] for i in top] + ["other", "no letters"]
+    total = np.maximum(np.sum(series, axis=0), 1e-12)
+    palette = iter(OTHER_COLORS + ["#7f7f7f"] * n_languages)
+    colors = [ENGLISH_COLOR if name == "en" else next(palette) for name in names[:-2]] + ["#bdbdbd", "#eeeeee"]
+    fig = Figure(figsize=(7, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.stackplot(np.arange(mass.shape[0]), [s / total for s in series], labels=names, colors=colors)
+    ax.set_xlim(0, mass.shape[0] - 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(f"share of top-{result.top_ids.shape[-1]} mass")
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle(f"{_what(result)}: language of the decoded tokens", fontsize=10)
+    return fig
+
+
+def _colors(languages: list[str]) -> list[str]:
+    others = iter(OTHER_COLORS)
+    return [ENGLISH_COLOR if lang == "en" else next(others) for lang in languages]
+
+
+def _role(result: LensResult, lang: str) -> str:
+    roles = [name for name in ("src", "tgt") if result.meta.get(name) == lang]
+    if lang == "en" and "src" not in roles:
+        roles.insert(0, "English")
+    roles = [{"src": "source", "tgt": "target"}.get(r, r) for r in roles]
+    return f"{lang} ({', '.join(roles)})" if roles else lang
+
+
+def _what(result: LensResult) -> str:
+    meta = result.meta
+    task = meta.get("task", "task")
+    pair = f" {meta['src']}→{meta['tgt']}" if "src" in meta and "tgt" in meta else ""
+    return f"{meta.get('model', 'model')}, {task}{pair}"
+
+
+def _title(result: LensResult, confidence: float) -> str:
+    return f"{_what(result)} (n = {result.n_prompts} concepts, {confidence:.0%} CI)"

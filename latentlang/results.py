@@ -1,0 +1,183 @@
+"""``LensResult``: what a latent-language run measured, as arrays with named axes.
+
+Axes: ``prompt`` (one per concept), ``layer`` (``0`` is the embedding output, ``i`` the output of
+decoder block ``i``), ``language`` (the languages whose word the lens looked for: English, the
+source and the target for translation), ``label`` (the language-ID labels of the decoded tokens)
+and ``k`` (the top-k decoded tokens). Everything was read at each prompt's last token.
+
+A result saves to one ``.npz`` file (no pickles) and loads back unchanged.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jaxtyping import Float, Int
+from scipy import stats
+
+from latentlang.errors import LatentLangError
+
+
+@dataclass
+class LensResult:
+    """Logit-lens readings of one task on one model.
+
+    Attributes:
+        probs: P(token set of the concept's word in each language), per prompt and layer.
+        entropy: Entropy of the decoded next-token distribution, in bits.
+        top_ids: The ``k`` most probable decoded token ids.
+        top_probs: Their probabilities.
+        top_tokens: Their text.
+        mass: Probability mass per language label among the top-k tokens (see ``langid``).
+        languages: Names of the ``language`` axis.
+        labels: Names of the ``label`` axis.
+        prompts: One row per prompt: ``concept``, ``text`` and ``word_<lang>`` for each language.
+        meta: Model, task, languages, package version, dropped concepts, ...
+    """
+
+    probs: Float[np.ndarray, "prompt layer language"]
+    entropy: Float[np.ndarray, "prompt layer"]
+    top_ids: Int[np.ndarray, "prompt layer k"]
+    top_probs: Float[np.ndarray, "prompt layer k"]
+    top_tokens: np.ndarray
+    mass: Float[np.ndarray, "prompt layer label"]
+    languages: list[str]
+    labels: list[str]
+    prompts: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n, layers = self.entropy.shape
+        expected = {
+            "probs": (n, layers, len(self.languages)),
+            "top_probs": self.top_ids.shape,
+            "top_tokens": self.top_ids.shape,
+            "mass": (n, layers, len(self.labels)),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"LensResult.{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if self.top_ids.shape[:2] != (n, layers) or len(self.prompts) != n:
+            raise ValueError(f"top_ids {self.top_ids.shape} / prompts {len(self.prompts)} disagree with {n} prompts")
+
+    @property
+    def n_prompts(self) -> int:
+        return self.entropy.shape[0]
+
+    @property
+    def n_layers(self) -> int:
+        """Number of residual readings per prompt (decoder blocks + 1)."""
+        return self.entropy.shape[1]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Long format: one row per prompt, layer and language, with ``prob`` and ``entropy``."""
+        n, layers, langs = self.probs.shape
+        idx = np.indices((n, layers, langs)).reshape(3, -1)
+        return pd.DataFrame(
+            {
+                "prompt": idx[0],
+                "concept": self.prompts["concept"].to_numpy()[idx[0]],
+                "layer": idx[1],
+                "language": np.asarray(self.languages)[idx[2]],
+                "prob": self.probs.reshape(-1),
+                "entropy": self.entropy[idx[0], idx[1]],
+            }
+        )
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean probability per layer and language with a Student-t confidence interval.
+
+        Returns:
+            Columns ``layer, language, mean, ci_low, ci_high, n``.
+        """
+        rows = [
+            {"layer": layer, "language": lang, **_mean_ci(self.probs[:, layer, j], confidence)}
+            for j, lang in enumerate(self.languages)
+            for layer in range(self.n_layers)
+        ]
+        return pd.DataFrame(rows, columns=["layer", "language", "mean", "ci_low", "ci_high", "n"])
+
+    def entropy_summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean entropy (bits) per layer: columns ``layer, mean, ci_low, ci_high, n``."""
+        rows = [{"layer": layer, **_mean_ci(self.entropy[:, layer], confidence)} for layer in range(self.n_layers)]
+        return pd.DataFrame(rows)
+
+    def mass_summary(self) -> pd.DataFrame:
+        """Mean top-k probability mass per layer and language label (long format)."""
+        mean = self.mass.mean(axis=0)
+        layer, label = np.indices(mean.shape).reshape(2, -1)
+        return pd.DataFrame({"layer": layer, "label": np.asarray(self.labels)[label], "mass": mean.reshape(-1)})
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result to one ``.npz`` file, atomically (a crash never leaves half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {name: getattr(self, name) for name in ("probs", "entropy", "top_ids", "top_probs", "mass")}
+        arrays["top_tokens"] = np.asarray(self.top_tokens, dtype=str)
+        arrays["languages"] = np.asarray(self.languages, dtype=str)
+        arrays["labels"] = np.asarray(self.labels, dtype=str)
+        for column in self.prompts.columns:
+            arrays[f"prompt:{column}"] = self.prompts[column].astype(str).to_numpy(dtype=str)
+        arrays["meta"] = np.asarray(json.dumps(self.meta, ensure_ascii=False))
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LensResult":
+        """Read a result written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise LatentLangError(f"no saved result at {str(path)!r}")
+        with np.load(path, allow_pickle=False) as data:
+            prompts = pd.DataFrame({k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("prompt:")})
+            return cls(
+                probs=data["probs"],
+                entropy=data["entropy"],
+                top_ids=data["top_ids"],
+                top_probs=data["top_probs"],
+                top_tokens=data["top_tokens"],
+                mass=data["mass"],
+                languages=data["languages"].tolist(),
+                labels=data["labels"].tolist(),
+                prompts=prompts,
+                meta=json.loads(str(data["meta"])),
+            )
+
+    @classmethod
+    def concat(cls, parts: list["LensResult"], meta: dict | None = None) -> "LensResult":
+        """Join results of consecutive batches along the prompt axis."""
+        if not parts:
+            raise ValueError("nothing to concatenate")
+        first = parts[0]
+        return cls(
+            **{
+                name: np.concatenate([getattr(p, name) for p in parts])
+                for name in ("probs", "entropy", "top_ids", "top_probs", "top_tokens", "mass")
+            },
+            languages=first.languages,
+            labels=first.labels,
+            prompts=pd.concat([p.prompts for p in parts], ignore_index=True),
+            meta=first.meta if meta is None else meta,
+        )
+
+    def __repr__(self) -> str:
+        meta = self.meta
+        what = f"{meta.get('task', 'task')} {meta.get('src', '?')}→{meta.get('tgt', '?')}"
+        return (
+            f"LensResult({what} on {meta.get('model', '?')}: {self.n_prompts} prompts × "
+            f"{self.n_layers} layers × languages {self.languages})"
+        )
+
+
+def _mean_ci(values: np.ndarray, confidence: float) -> dict:
+    n = len(values)
+    mean = float(np.mean(values)) if n else float("nan")
+    if n < 2:
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}

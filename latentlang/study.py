@@ -1,0 +1,211 @@
+"""Run a task's prompts through a model and the lens, batch by batch, resumably.
+
+:func:`run_prompts` is the engine every task uses: token sets per prompt (concepts whose languages
+share a token are dropped and reported), left-padded batches, residuals at the last token, the lens
+read-out on the model's device, and the per-language mass of the top-k tokens. With an output
+folder it writes each finished batch to ``parts/`` as it goes; a rerun with the same settings loads
+those and computes only what is missing, so an interrupted run loses at most one batch.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from latentlang import __version__
+from latentlang.errors import LatentLangError
+from latentlang.langid import language_mass
+from latentlang.lens import TokenSetIndex
+from latentlang.models import LensModel
+from latentlang.results import LensResult
+from latentlang.tasks import TaskPrompt
+from latentlang.tokens import TokenSet, find_collisions, require_tokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedPrompts:
+    """Prompts that survived the token-set checks, with their token sets.
+
+    Attributes:
+        prompts: The kept prompts.
+        token_sets: Per kept prompt, one :class:`TokenSet` per language, in ``languages`` order.
+        dropped: Concept -> why it was dropped (languages whose token sets overlap).
+    """
+
+    prompts: list[TaskPrompt]
+    token_sets: list[list[TokenSet]]
+    dropped: dict[str, str]
+
+
+def prepare(lm: LensModel, prompts: list[TaskPrompt], languages: list[str]) -> PreparedPrompts:
+    """Build each prompt's token sets and drop concepts whose languages share a token.
+
+    Raises:
+        LatentLangError: No prompts, a word without any token, or every concept dropped.
+    """
+    if not prompts:
+        raise LatentLangError("no prompts to run; the word list has no usable concept")
+    kept, sets, dropped = [], [], {}
+    for prompt in prompts:
+        by_lang = {lang: lm.vocab.token_set(prompt.answers[lang]) for lang in languages}
+        require_tokens(by_lang, lm.name)
+        clashes = find_collisions(by_lang)
+        if clashes:
+            dropped[prompt.concept] = ", ".join(f"{a}/{b}" for a, b in clashes) + " share tokens"
+            continue
+        kept.append(prompt)
+        sets.append([by_lang[lang] for lang in languages])
+    if dropped:
+        log.warning("dropped %d of %d concepts whose token sets overlap across %s", len(dropped),
+                    len(prompts), "/".join(languages))
+    if not kept:
+        raise LatentLangError(
+            f"all {len(prompts)} concepts were dropped because their {'/'.join(languages)} token sets "
+            "overlap; use a word list whose translations start differently"
+        )
+    return PreparedPrompts(kept, sets, dropped)
+
+
+def run_prompts(
+    lm: LensModel,
+    prompts: list[TaskPrompt],
+    languages: list[str],
+    *,
+    meta: dict | None = None,
+    batch_size: int = 8,
+    top_k: int = 10,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> LensResult:
+    """Read the lens at the last token of every prompt, at every layer.
+
+    Args:
+        lm: The model.
+        prompts: The task's prompts; each must have an answer for every language.
+        languages: Whose token-set probability to measure, e.g. ``["en", "fr", "zh"]``.
+        meta: Task description recorded in the result (task, src, tgt, ...).
+        batch_size: Prompts per forward pass.
+        top_k: Decoded tokens kept per layer (also the language-mass pool).
+        out_dir: Folder for resumable partial results (``parts/``); ``None`` keeps all in memory.
+        progress: Show a progress bar.
+    """
+    if batch_size < 1 or top_k < 1:
+        raise LatentLangError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
+    prepared = prepare(lm, prompts, languages)
+    meta = {
+        **(meta or {}),
+        "model": lm.name,
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "backend": lm.backend.name,
+        "languages": languages,
+        "top_k": top_k,
+        "n_concepts": len(prompts),
+        "n_dropped": len(prepared.dropped),
+        "dropped": prepared.dropped,
+        "latentlang_version": __version__,
+    }
+    meta["fingerprint"] = _fingerprint(meta, prepared.prompts)
+    parts_dir = None if out_dir is None else _claim(Path(out_dir), meta)
+    done = _load_parts(parts_dir)
+    covered = {i for start, stop in done for i in range(start, stop)}
+    todo = [i for i in range(len(prepared.prompts)) if i not in covered]
+    bar = tqdm(total=len(prepared.prompts), initial=len(covered), disable=not progress, desc=lm.name, unit="prompt")
+    for start in range(0, len(todo), batch_size):
+        indices = todo[start : start + batch_size]
+        # A batch covers a run of consecutive indices, so its part file names a range.
+        runs = _consecutive(indices)
+        for lo, hi in runs:
+            part = _run_batch(lm, prepared, list(range(lo, hi)), languages, top_k, meta)
+            if parts_dir is not None:
+                part.save(parts_dir / f"{lo:06d}-{hi:06d}.npz")
+            done[(lo, hi)] = part
+            bar.update(hi - lo)
+    bar.close()
+    return LensResult.concat([done[key] for key in sorted(done)], meta=meta)
+
+
+def _run_batch(
+    lm: LensModel, prepared: PreparedPrompts, indices: list[int], languages: list[str], top_k: int, meta: dict
+) -> LensResult:
+    prompts = [prepared.prompts[i] for i in indices]
+    batch = lm.tokenize([p.text for p in prompts])
+    residuals = lm.capture(batch).residuals[:, :, -1]
+    sets = TokenSetIndex.from_lists([[list(s.ids) for s in prepared.token_sets[i]] for i in indices], lm.device)
+    readout = lm.lens.readout(residuals, sets, top_k)
+    mass = language_mass(readout.top_ids, readout.top_logprob, lm.token_tags, len(lm.languages.labels))
+    top_ids = readout.top_ids.cpu().numpy()
+    frame = pd.DataFrame(
+        {
+            "concept": [p.concept for p in prompts],
+            "text": [p.text for p in prompts],
+            **{f"word_{lang}": [p.answers[lang] for p in prompts] for lang in languages},
+        }
+    )
+    return LensResult(
+        probs=readout.set_logprob.exp().cpu().numpy(),
+        entropy=readout.entropy_bits.cpu().numpy(),
+        top_ids=top_ids,
+        top_probs=readout.top_logprob.exp().cpu().numpy(),
+        top_tokens=np.vectorize(lm.token_text, otypes=[str])(top_ids) if top_ids.size else top_ids.astype(str),
+        mass=mass.cpu().numpy(),
+        languages=languages,
+        labels=list(lm.languages.labels),
+        prompts=frame,
+        meta=meta,
+    )
+
+
+def _fingerprint(meta: dict, prompts: list[TaskPrompt]) -> str:
+    """What must match for saved parts to be reused: settings and every prompt and answer."""
+    keys = ("model", "dtype", "languages", "top_k", "task", "src", "tgt", "n_shots", "seed", "words")
+    payload = json.dumps(
+        [{k: meta.get(k) for k in keys}, [(p.text, p.answers) for p in prompts]], ensure_ascii=False, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _claim(out_dir: Path, meta: dict) -> Path:
+    """Make ``out_dir/parts`` for this run, refusing a folder that holds a different run."""
+    record = out_dir / "run.json"
+    if record.is_file():
+        previous = json.loads(record.read_text())
+        if previous.get("fingerprint") != meta["fingerprint"]:
+            raise LatentLangError(
+                f"{out_dir} holds a run with other settings (model, task, words or languages); "
+                "use another --out folder or delete that one"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1))
+    tmp.replace(record)
+    (out_dir / "parts").mkdir(exist_ok=True)
+    return out_dir / "parts"
+
+
+def _load_parts(parts_dir: Path | None) -> dict[tuple[int, int], LensResult]:
+    if parts_dir is None:
+        return {}
+    parts = {}
+    for path in sorted(parts_dir.glob("*-*.npz")):
+        lo, hi = (int(x) for x in path.stem.split("-"))
+        parts[(lo, hi)] = LensResult.load(path)
+    return parts
+
+
+def _consecutive(indices: list[int]) -> list[tuple[int, int]]:
+    """Split sorted indices into ``[lo, hi)`` runs of consecutive numbers."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+

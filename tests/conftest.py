@@ -1,0 +1,67 @@
+"""Shared fixtures: seeded tiny random models of each architecture, a tiny tokenizer, and the real
+Gemma-3-270M (tests that load it are marked ``slow``; CI runs them too)."""
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+VOCAB = 96
+_COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+
+#: Tiny configs, one per architecture the lens must support.
+TINY_CONFIGS = {
+    "llama": lambda: transformers.LlamaConfig(**_COMMON),
+    "qwen2": lambda: transformers.Qwen2Config(**_COMMON),
+    "qwen3": lambda: transformers.Qwen3Config(**_COMMON, head_dim=8),
+    "mistral": lambda: transformers.MistralConfig(**_COMMON),
+    "gemma2": lambda: transformers.Gemma2Config(**_COMMON, head_dim=8, final_logit_softcapping=0.3),
+    "gemma3": lambda: transformers.Gemma3TextConfig(**_COMMON, head_dim=8, sliding_window=4),
+    "gpt2": lambda: transformers.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_positions=64,
+                                            bos_token_id=0, eos_token_id=0),
+    "olmo2": lambda: transformers.Olmo2Config(**_COMMON),
+}
+
+
+def tiny_model(arch: str, seed: int = 0) -> torch.nn.Module:
+    """A seeded random model of ``arch`` (float32, eval mode, eager attention)."""
+    torch.manual_seed(seed)
+    config = TINY_CONFIGS[arch]()
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    with torch.no_grad():  # random norm weights and biases, so no norm is the identity
+        for param in model.parameters():
+            if param.ndim == 1:
+                param.add_(0.5 * torch.randn_like(param))
+    if arch == "gemma2":
+        # Make logits large enough that the softcap (0.3) visibly bends them.
+        with torch.no_grad():
+            model.get_output_embeddings().weight.mul_(20)
+    return model.eval()
+
+
+@pytest.fixture(params=sorted(TINY_CONFIGS))
+def arch(request) -> str:
+    return request.param
+
+
+def tiny_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on ``corpus`` (GPT-2/Llama-3 style vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<bos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    """The real Gemma-3-270M (float32, CPU), loaded once per test session."""
+    import latentlang
+
+    return latentlang.load_model("gemma-3-270m", device="cpu", dtype="float32")

@@ -1,0 +1,107 @@
+"""The lens on tiny random models of every architecture, through both capture backends."""
+
+import pytest
+import torch
+from conftest import VOCAB, tiny_model
+from torch.testing import assert_close
+
+from latentlang import LensModel
+from latentlang.capture import left_pad
+
+
+def _lens_model(arch: str, backend: str = "hf") -> LensModel:
+    return LensModel.from_hf(tiny_model(arch), name=arch, backend=backend)
+
+
+def _random_prompts(lengths: list[int], seed: int = 1) -> list[list[int]]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randint(2, VOCAB, (n,), generator=gen).tolist() for n in lengths]
+
+
+@pytest.mark.parametrize("backend", ["hf", "nnsight"])
+def test_lens_at_last_layer_reproduces_logits(arch, backend):
+    lm = _lens_model(arch, backend)
+    prompts = _random_prompts([7, 4, 9])
+    batch = left_pad(prompts, 0)
+    seq = batch.input_ids.shape[1]
+    positions = torch.arange(seq).expand(3, seq)
+    captured = lm.capture(batch, positions)
+    assert captured.residuals.shape == (3, lm.n_layers + 1, seq, 32)
+    with torch.no_grad():
+        logits = lm.model(**batch._asdict()).logits
+    real = batch.attention_mask.bool()
+    lens_logits = lm.lens.logits(captured.residuals[:, -1])
+    assert (lens_logits[real] - logits[real]).abs().max() <= 1e-4
+    assert (captured.final_logits - logits[:, -1]).abs().max() <= 1e-4
+
+
+def test_final_norm_is_applied_exactly_once(arch):
+    lm = _lens_model(arch)
+    batch = left_pad(_random_prompts([6]), 0)
+    h = lm.capture(batch).residuals[:, -1, -1]
+    reference = lm.capture(batch).final_logits
+    twice = lm.lens._logits(lm.lens.normed(lm.lens.normed(h)))
+    skipped = lm.lens._logits(h.float())
+    assert (lm.lens.logits(h) - reference).abs().max() <= 1e-4
+    assert (skipped - reference).abs().max() > 1e-3
+    assert (twice - reference).abs().max() > 1e-3
+
+
+def test_softcap_is_found_and_matters():
+    lm = _lens_model("gemma2")
+    assert lm.parts.softcap == pytest.approx(0.3)
+    batch = left_pad(_random_prompts([5]), 0)
+    captured = lm.capture(batch)
+    h = captured.residuals[:, -1, -1]
+    lm.lens.softcap = None
+    uncapped = lm.lens.logits(h)
+    assert (uncapped - captured.final_logits).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("backend", ["hf", "nnsight"])
+def test_left_padding_gives_single_prompt_results(arch, backend):
+    lm = _lens_model(arch, backend)
+    prompts = _random_prompts([3, 8, 5])
+    batched = lm.capture(left_pad(prompts, 0)).residuals[:, :, -1]
+    for row, prompt in enumerate(prompts):
+        alone = lm.capture(left_pad([prompt], 0)).residuals[0, :, -1]
+        assert_close(batched[row], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_backends_agree(arch):
+    prompts = _random_prompts([4, 6])
+    batch = left_pad(prompts, 0)
+    hf = _lens_model(arch, "hf").capture(batch)
+    nn = _lens_model(arch, "nnsight").capture(batch)
+    assert_close(hf.residuals, nn.residuals)
+    assert_close(hf.final_logits, nn.final_logits)
+
+
+def test_parts_found_structurally(arch):
+    model = tiny_model(arch)
+    lm = LensModel.from_hf(model)
+    assert lm.n_layers == 3
+    assert lm.parts.unembed is model.get_output_embeddings()
+    norm_name = next(name for name, m in model.named_modules() if m is lm.parts.final_norm)
+    assert norm_name in {"model.norm", "transformer.ln_f"}
+
+
+def test_hooks_are_removed_even_on_error():
+    lm = _lens_model("llama")
+    layer = lm.parts.layers[1]
+
+    def explode(*_):
+        raise RuntimeError("boom")
+
+    bomb = layer.register_forward_hook(explode)
+    with pytest.raises(RuntimeError, match="boom"):
+        lm.capture(left_pad(_random_prompts([4]), 0))
+    bomb.remove()
+    for module in lm.model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+
+
+def test_positions_relative_to_each_prompt():
+    batch = left_pad([[5, 6, 7], [8, 9, 10, 11, 12]], 0)
+    assert batch.positions([0, -1]).tolist() == [[2, 4], [0, 4]]
+    assert batch.position_ids.tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]

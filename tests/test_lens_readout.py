@@ -1,0 +1,86 @@
+"""The chunked read-out equals a dense reference and never builds a large logit tile."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from latentlang.langid import language_mass
+from latentlang.lens import LogitLens, TokenSetIndex
+
+
+def _lens(vocab=1000, d=16, softcap=None, bias=True, chunk=1 << 24, seed=0) -> LogitLens:
+    gen = torch.Generator().manual_seed(seed)
+    norm = nn.LayerNorm(d)
+    with torch.no_grad():
+        norm.weight.copy_(1 + 0.3 * torch.randn(d, generator=gen))
+    weight = 3 * torch.randn(vocab, d, generator=gen)
+    b = torch.randn(vocab, generator=gen) if bias else None
+    return LogitLens(norm, weight, b, softcap=softcap, max_chunk_elements=chunk)
+
+
+def _dense(lens: LogitLens, h, sets: TokenSetIndex, k: int):
+    logp = torch.log_softmax(lens.logits(h), -1)  # [batch, layer, vocab]
+    entropy = -(logp.exp() * logp).sum(-1) / math.log(2)
+    top = logp.topk(k, -1)
+    set_lp = torch.stack(
+        [
+            torch.stack([torch.logsumexp(logp[b][:, sets.ids[b, s][sets.mask[b, s]]], -1) for s in range(sets.ids.shape[1])], -1)
+            for b in range(h.shape[0])
+        ]
+    )
+    return set_lp, entropy, top.indices, top.values
+
+
+@pytest.mark.parametrize("chunk", [1 << 24, 997, 64])
+@pytest.mark.parametrize("softcap", [None, 30.0])
+def test_chunked_readout_equals_dense(chunk, softcap):
+    lens = _lens(softcap=softcap, chunk=chunk)
+    h = 2 * torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(1))
+    sets = TokenSetIndex.from_lists([[[1, 2, 3], [40]], [[7], [8, 9]], [[999, 0], [500, 501, 502, 503]]])
+    out = lens.readout(h, sets, top_k=7)
+    set_lp, entropy, top_ids, top_lp = _dense(lens, h, sets, 7)
+    assert_close(out.set_logprob, set_lp, atol=1e-5, rtol=1e-5)
+    assert_close(out.entropy_bits, entropy, atol=1e-4, rtol=1e-5)
+    assert torch.equal(out.top_ids, top_ids)
+    assert_close(out.top_logprob, top_lp, atol=1e-5, rtol=1e-5)
+
+
+def test_sharp_distribution_entropy_is_accurate():
+    """A nearly one-hot distribution: entropy must not drown in cancellation."""
+    lens = LogitLens(nn.Identity(), torch.eye(4) * 40, max_chunk_elements=2)
+    out = lens.readout(torch.tensor([[[1.0, 0.0, 0.0, 0.0]]]), None, top_k=2)
+    p = torch.softmax(torch.tensor([40.0, 0, 0, 0], dtype=torch.float64), 0)
+    exact = float(-(p * p.log()).sum() / math.log(2))
+    assert out.entropy_bits.item() == pytest.approx(exact, rel=1e-3)
+
+
+def test_logit_tiles_stay_bounded():
+    lens = _lens(vocab=5000, chunk=4096)
+    shapes = []
+    original = lens._logits
+
+    def spy(hn, start=0, stop=None):
+        out = original(hn, start, stop)
+        shapes.append(tuple(out.shape))
+        return out
+
+    lens._logits = spy
+    lens.readout(torch.randn(8, 10, 16), None, top_k=5)
+    assert shapes and max(r * c for r, c in shapes) <= 4096
+    assert sum(c for r, c in shapes if r == shapes[0][0]) >= 5000  # the whole vocabulary was seen
+
+
+def test_language_mass_sums_top_k_probability_by_tag():
+    top_ids = torch.tensor([[[0, 2, 3]]])
+    top_logprob = torch.log(torch.tensor([[[0.5, 0.2, 0.1]]]))
+    tags = torch.tensor([1, 0, 1, 2])
+    mass = language_mass(top_ids, top_logprob, tags, 3)
+    assert_close(mass, torch.tensor([[[0.0, 0.7, 0.1]]]))
+
+
+def test_token_set_index_rejects_empty_sets():
+    with pytest.raises(ValueError, match="at least one token"):
+        TokenSetIndex(torch.zeros(1, 1, 2, dtype=torch.long), torch.zeros(1, 1, 2, dtype=torch.bool))
