@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         out = getattr(args, "out", None) or "the output folder"
-        print(f"\ninterrupted: finished batches are kept in {out}; run the same command to resume", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished batches are kept in {out}; run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

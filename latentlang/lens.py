@@ -172,9 +172,7 @@ class LogitLens(nn.Module):
             top_logprob=top_logprob.view(batch, n_layers, k),
         )
 
-    def _vocab_pass(
-        self, hn: Float[Tensor, "rows d_model"], k: int
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _vocab_pass(self, hn: Float[Tensor, "rows d_model"], k: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One pass over the vocabulary in chunks: log-normaliser, entropy (nats), top-k logits.
 
         Keeps, per row, the running max ``m``, ``s = sum exp(l - m)`` and

@@ -89,9 +89,8 @@ def load_model(
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     except (OSError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise LatentLangError(
-            f"could not load model {spec!r}: {first_line} (give a local model directory, a .gguf "
+            f"could not load model {spec!r}: {_first_line(err)} (give a local model directory, a .gguf "
             f"file, or {DEFAULT_MODEL!r}, which works offline)"
         ) from None
     model.to(device)
@@ -150,10 +149,12 @@ def _converted(gguf: Path, key: str, assemble=None) -> Path:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
     except Exception as err:  # transformers raises many types for a bad GGUF file
         raise LatentLangError(
-            f"could not load GGUF file {str(gguf)!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+            f"could not load GGUF file {str(gguf)!r}: {_first_line(err)} "
             "(is it a complete GGUF file of a causal LM that transformers supports?)"
         ) from None
     model.config.architectures = [type(model).__name__]
@@ -173,3 +174,8 @@ def _converted(gguf: Path, key: str, assemble=None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__

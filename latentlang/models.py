@@ -11,7 +11,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor, nn
 
-from latentlang.capture import Batch, Captured, CaptureBackend, left_pad, make_backend
+from latentlang.capture import Batch, CaptureBackend, Captured, left_pad, make_backend
 from latentlang.errors import LatentLangError
 from latentlang.langid import VocabLanguages, tag_vocabulary
 from latentlang.lens import LogitLens
@@ -158,7 +158,9 @@ class LensModel:
         lens_logits = self.lens.logits(captured.residuals[:, -1, -1])
         model_logits = captured.final_logits.float()
         diff = float((lens_logits - model_logits).abs().max())
-        tolerance = (1e-4 if self.dtype == torch.float32 else 3e-2) * max(1.0, float(model_logits.abs().max()))
+        tolerance = (1e-4 if self.dtype == torch.float32 else 3e-2) * max(
+            1.0, float(model_logits.abs().max())
+        )
         if not diff <= tolerance:
             raise LatentLangError(
                 f"{self.name}: the logit lens at the last layer differs from the model's logits by "

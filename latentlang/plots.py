@@ -28,7 +28,9 @@ def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figu
     )
     strip.set_yticks([])
     strip.set_ylabel("entropy", rotation=0, ha="right", va="center", fontsize=8)
-    fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4, label="bits").ax.tick_params(labelsize=7)
+    fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4, label="bits").ax.tick_params(
+        labelsize=7
+    )
     for lang, color in zip(result.languages, _colors(result.languages)):
         rows = summary[summary["language"] == lang]
         ax.plot(rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=_role(result, lang))
@@ -59,7 +61,10 @@ def language_mass_figure(result: LensResult, n_languages: int = 6) -> Figure:
     names = [labels[i] for i in top] + ["other", "no letters"]
     total = np.maximum(np.sum(series, axis=0), 1e-12)
     palette = iter(OTHER_COLORS + ["#7f7f7f"] * n_languages)
-    colors = [ENGLISH_COLOR if name == "en" else next(palette) for name in names[:-2]] + ["#bdbdbd", "#eeeeee"]
+    colors = [ENGLISH_COLOR if name == "en" else next(palette) for name in names[:-2]] + [
+        "#bdbdbd",
+        "#eeeeee",
+    ]
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.subplots()
     ax.stackplot(np.arange(mass.shape[0]), [s / total for s in series], labels=names, colors=colors)

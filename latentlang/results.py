@@ -60,7 +60,9 @@ class LensResult:
             if getattr(self, name).shape != shape:
                 raise ValueError(f"LensResult.{name} has shape {getattr(self, name).shape}, expected {shape}")
         if self.top_ids.shape[:2] != (n, layers) or len(self.prompts) != n:
-            raise ValueError(f"top_ids {self.top_ids.shape} / prompts {len(self.prompts)} disagree with {n} prompts")
+            raise ValueError(
+                f"top_ids {self.top_ids.shape} / prompts {len(self.prompts)} disagree with {n} prompts"
+            )
 
     @property
     def n_prompts(self) -> int:
@@ -101,14 +103,18 @@ class LensResult:
 
     def entropy_summary(self, confidence: float = 0.95) -> pd.DataFrame:
         """Mean entropy (bits) per layer: columns ``layer, mean, ci_low, ci_high, n``."""
-        rows = [{"layer": layer, **_mean_ci(self.entropy[:, layer], confidence)} for layer in range(self.n_layers)]
+        rows = [
+            {"layer": layer, **_mean_ci(self.entropy[:, layer], confidence)} for layer in range(self.n_layers)
+        ]
         return pd.DataFrame(rows)
 
     def mass_summary(self) -> pd.DataFrame:
         """Mean top-k probability mass per layer and language label (long format)."""
         mean = self.mass.mean(axis=0)
         layer, label = np.indices(mean.shape).reshape(2, -1)
-        return pd.DataFrame({"layer": layer, "label": np.asarray(self.labels)[label], "mass": mean.reshape(-1)})
+        return pd.DataFrame(
+            {"layer": layer, "label": np.asarray(self.labels)[label], "mass": mean.reshape(-1)}
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the result to one ``.npz`` file, atomically (a crash never leaves half a file)."""
@@ -134,7 +140,9 @@ class LensResult:
         if not path.is_file():
             raise LatentLangError(f"no saved result at {str(path)!r}")
         with np.load(path, allow_pickle=False) as data:
-            prompts = pd.DataFrame({k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("prompt:")})
+            prompts = pd.DataFrame(
+                {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("prompt:")}
+            )
             return cls(
                 probs=data["probs"],
                 entropy=data["entropy"],

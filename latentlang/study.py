@@ -63,8 +63,12 @@ def prepare(lm: LensModel, prompts: list[TaskPrompt], languages: list[str]) -> P
         kept.append(prompt)
         sets.append([by_lang[lang] for lang in languages])
     if dropped:
-        log.warning("dropped %d of %d concepts whose token sets overlap across %s", len(dropped),
-                    len(prompts), "/".join(languages))
+        log.warning(
+            "dropped %d of %d concepts whose token sets overlap across %s",
+            len(dropped),
+            len(prompts),
+            "/".join(languages),
+        )
     if not kept:
         raise LatentLangError(
             f"all {len(prompts)} concepts were dropped because their {'/'.join(languages)} token sets "
@@ -116,7 +120,9 @@ def run_prompts(
     done = _load_parts(parts_dir)
     covered = {i for start, stop in done for i in range(start, stop)}
     todo = [i for i in range(len(prepared.prompts)) if i not in covered]
-    bar = tqdm(total=len(prepared.prompts), initial=len(covered), disable=not progress, desc=lm.name, unit="prompt")
+    bar = tqdm(
+        total=len(prepared.prompts), initial=len(covered), disable=not progress, desc=lm.name, unit="prompt"
+    )
     for start in range(0, len(todo), batch_size):
         indices = todo[start : start + batch_size]
         # A batch covers a run of consecutive indices, so its part file names a range.
@@ -137,7 +143,9 @@ def _run_batch(
     prompts = [prepared.prompts[i] for i in indices]
     batch = lm.tokenize([p.text for p in prompts])
     residuals = lm.capture(batch).residuals[:, :, -1]
-    sets = TokenSetIndex.from_lists([[list(s.ids) for s in prepared.token_sets[i]] for i in indices], lm.device)
+    sets = TokenSetIndex.from_lists(
+        [[list(s.ids) for s in prepared.token_sets[i]] for i in indices], lm.device
+    )
     readout = lm.lens.readout(residuals, sets, top_k)
     mass = language_mass(readout.top_ids, readout.top_logprob, lm.token_tags, len(lm.languages.labels))
     top_ids = readout.top_ids.cpu().numpy()
@@ -153,7 +161,9 @@ def _run_batch(
         entropy=readout.entropy_bits.cpu().numpy(),
         top_ids=top_ids,
         top_probs=readout.top_logprob.exp().cpu().numpy(),
-        top_tokens=np.vectorize(lm.token_text, otypes=[str])(top_ids) if top_ids.size else top_ids.astype(str),
+        top_tokens=np.vectorize(lm.token_text, otypes=[str])(top_ids)
+        if top_ids.size
+        else top_ids.astype(str),
         mass=mass.cpu().numpy(),
         languages=languages,
         labels=list(lm.languages.labels),
@@ -166,7 +176,9 @@ def _fingerprint(meta: dict, prompts: list[TaskPrompt]) -> str:
     """What must match for saved parts to be reused: settings and every prompt and answer."""
     keys = ("model", "dtype", "languages", "top_k", "task", "src", "tgt", "n_shots", "seed", "words")
     payload = json.dumps(
-        [{k: meta.get(k) for k in keys}, [(p.text, p.answers) for p in prompts]], ensure_ascii=False, sort_keys=True
+        [{k: meta.get(k) for k in keys}, [(p.text, p.answers) for p in prompts]],
+        ensure_ascii=False,
+        sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -208,4 +220,3 @@ def _consecutive(indices: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i + 1))
     return runs
-

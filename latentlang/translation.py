@@ -23,16 +23,24 @@ class TranslationConfig:
     src: str = field(metadata={"help": "source language code, e.g. fr"})
     tgt: str = field(metadata={"help": "target language code, e.g. zh"})
     model: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "model: gemma-3-270m, a .gguf file, a model folder or a Hub id"}
+        default=DEFAULT_MODEL,
+        metadata={"help": "model: gemma-3-270m, a .gguf file, a model folder or a Hub id"},
     )
-    backend: str = field(default="hf", metadata={"help": "capture backend: hf or nnsight", "choices": ["hf", "nnsight"]})
+    backend: str = field(
+        default="hf", metadata={"help": "capture backend: hf or nnsight", "choices": ["hf", "nnsight"]}
+    )
     words: str | None = field(
-        default=None, metadata={"help": "word list: a CSV with language columns or a folder of {lang}/clean.csv"}
+        default=None,
+        metadata={"help": "word list: a CSV with language columns or a folder of {lang}/clean.csv"},
     )
-    out: str | None = field(default=None, metadata={"help": "output folder (default: runs/translation-SRC-TGT)"})
+    out: str | None = field(
+        default=None, metadata={"help": "output folder (default: runs/translation-SRC-TGT)"}
+    )
     batch_size: int = field(default=8, metadata={"help": "prompts per forward pass"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"})
+    dtype: str = field(
+        default="auto", metadata={"help": "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16"}
+    )
     n_shots: int = field(default=4, metadata={"help": "demonstrations per prompt"})
     seed: int = field(default=0, metadata={"help": "seed for drawing demonstrations"})
     top_k: int = field(default=10, metadata={"help": "decoded tokens kept per layer"})
@@ -56,7 +64,9 @@ class TranslationConfig:
         return list(dict.fromkeys(["en", self.src, self.tgt]))
 
 
-def run_translation(config: TranslationConfig, lm: LensModel | None = None, progress: bool = True) -> LensResult:
+def run_translation(
+    config: TranslationConfig, lm: LensModel | None = None, progress: bool = True
+) -> LensResult:
     """Run the translation task and return the result (partial batches go to ``config.out``).
 
     Args:

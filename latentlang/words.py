@@ -65,7 +65,9 @@ def load_words(path: str | Path | None = None) -> WordList:
         return _checked(_read_published(path), str(path))
     if path.is_file():
         return _checked(pd.read_csv(path, dtype=str), str(path))
-    raise LatentLangError(f"word list {str(path)!r} does not exist; give a CSV file or a folder of {{lang}}/clean.csv")
+    raise LatentLangError(
+        f"word list {str(path)!r} does not exist; give a CSV file or a folder of {{lang}}/clean.csv"
+    )
 
 
 def _read_published(folder: Path) -> pd.DataFrame:
@@ -80,7 +82,9 @@ def _read_published(folder: Path) -> pd.DataFrame:
         frame = frame.drop_duplicates("word_original").set_index("word_original")
         columns[csv.parent.name] = frame["word_translation"]
     if not columns:
-        raise LatentLangError(f"{folder} holds no {{lang}}/clean.csv files; give a folder in the published layout")
+        raise LatentLangError(
+            f"{folder} holds no {{lang}}/clean.csv files; give a folder in the published layout"
+        )
     columns.pop("en", None)  # English is the key: word_original in every file
     table = pd.DataFrame(columns)
     table.index.name = "en"
@@ -91,7 +95,9 @@ def _checked(table: pd.DataFrame, source: str) -> WordList:
     table = table.apply(lambda col: col.str.strip() if col.dtype == object else col)
     table = table.replace("", pd.NA)
     if "en" not in table.columns:
-        raise LatentLangError(f"the word list {source} has no 'en' column; words are keyed by their English form")
+        raise LatentLangError(
+            f"the word list {source} has no 'en' column; words are keyed by their English form"
+        )
     table = table.dropna(subset=["en"]).drop_duplicates("en").reset_index(drop=True)
     if table.empty:
         raise LatentLangError(f"the word list {source} is empty; give at least one concept")

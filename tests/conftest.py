@@ -7,8 +7,15 @@ import transformers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 VOCAB = 96
-_COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+_COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+)
 
 #: Tiny configs, one per architecture the lens must support.
 TINY_CONFIGS = {
@@ -18,8 +25,9 @@ TINY_CONFIGS = {
     "mistral": lambda: transformers.MistralConfig(**_COMMON),
     "gemma2": lambda: transformers.Gemma2Config(**_COMMON, head_dim=8, final_logit_softcapping=0.3),
     "gemma3": lambda: transformers.Gemma3TextConfig(**_COMMON, head_dim=8, sliding_window=4),
-    "gpt2": lambda: transformers.GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_positions=64,
-                                            bos_token_id=0, eos_token_id=0),
+    "gpt2": lambda: transformers.GPT2Config(
+        vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0
+    ),
     "olmo2": lambda: transformers.Olmo2Config(**_COMMON),
 }
 
@@ -53,7 +61,9 @@ def tiny_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<pad>", "<bos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=400,
+        special_tokens=["<pad>", "<bos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")

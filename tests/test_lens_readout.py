@@ -27,7 +27,13 @@ def _dense(lens: LogitLens, h, sets: TokenSetIndex, k: int):
     top = logp.topk(k, -1)
     set_lp = torch.stack(
         [
-            torch.stack([torch.logsumexp(logp[b][:, sets.ids[b, s][sets.mask[b, s]]], -1) for s in range(sets.ids.shape[1])], -1)
+            torch.stack(
+                [
+                    torch.logsumexp(logp[b][:, sets.ids[b, s][sets.mask[b, s]]], -1)
+                    for s in range(sets.ids.shape[1])
+                ],
+                -1,
+            )
             for b in range(h.shape[0])
         ]
     )

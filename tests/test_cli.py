@@ -1,0 +1,194 @@
+"""The ``latentlang`` command on a tiny local model: outputs, one-line errors, resuming."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import transformers
+from conftest import tiny_tokenizer
+
+from latentlang import study
+from latentlang.cli import main
+from latentlang.results import LensResult
+from latentlang.words import load_words
+
+
+@pytest.fixture(scope="module")
+def words_csv(tmp_path_factory):
+    table = load_words().table[["en", "fr", "zh"]].head(14)
+    path = tmp_path_factory.mktemp("words") / "words.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, words_csv):
+    """A tiny random Llama with a byte-level tokenizer, saved like a downloaded model."""
+    table = pd.read_csv(words_csv)
+    corpus = [" ".join(table[c]) for c in table.columns] + ['Français: "chien" - 中文: "狗"\n'] * 5
+    tok = tiny_tokenizer(corpus)
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+
+
+def _run(capsys, *args):
+    code = main(["translate", "--quiet", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_translate_writes_summary_figures_and_result(tiny_dir, words_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = _run(
+        capsys,
+        "--src",
+        "fr",
+        "--tgt",
+        "zh",
+        "--model",
+        tiny_dir,
+        "--words",
+        words_csv,
+        "--out",
+        out,
+        "--batch-size",
+        4,
+    )
+    assert code == 0
+    for name in (
+        "summary.csv",
+        "result.npz",
+        "latent_language.png",
+        "latent_language.pdf",
+        "language_mass.png",
+    ):
+        assert (out / name).is_file(), name
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.columns)[:5] == ["layer", "language", "mean", "ci_low", "ci_high"]
+    assert set(summary.language) == {"en", "fr", "zh"}
+    assert summary.layer.max() == 2
+    result = LensResult.load(out / "result.npz")
+    assert result.n_prompts + result.meta["n_dropped"] == 14
+    assert "mean probability at the last layer" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--src", "xx", "--tgt", "zh"], "unknown language code 'xx'"),
+        (["--src", "fr", "--tgt", "fr"], "both 'fr'"),
+        (["--src", "fr", "--tgt", "zh", "--model", "/no/such/model"], "is not a model directory"),
+        (["--src", "fr", "--tgt", "zh", "--batch-size", "0"], "batch_size must be at least 1"),
+    ],
+)
+def test_bad_input_gives_one_line_error(args, message, capsys):
+    code, _, err = _run(capsys, *args)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_empty_word_list(tmp_path, tiny_dir, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("en,fr,zh\n")
+    code, _, err = _run(capsys, "--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", empty)
+    assert code == 2 and "is empty" in err
+
+
+def test_word_list_without_the_language(tmp_path, tiny_dir, words_csv, capsys):
+    code, _, err = _run(capsys, "--src", "fr", "--tgt", "ja", "--model", tiny_dir, "--words", words_csv)
+    assert code == 2 and "no column for 'ja'" in err
+
+
+def test_broken_gguf(tmp_path, capsys):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    code, _, err = _run(capsys, "--src", "fr", "--tgt", "zh", "--model", bad)
+    assert code == 2 and "could not load GGUF file" in err and err.count("\n") == 1
+
+
+def test_word_without_tokens(tmp_path, tiny_dir, capsys):
+    """A vocabulary without byte fallback cannot start every word: that word is named."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<pad>", "<bos>", '"', ":", "-", "Français", "中文", "chien", "chat", "dog", "cat", "狗"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
+    model_dir = tmp_path / "wordlevel"
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
+    fast.save_pretrained(model_dir)
+    word_csv = tmp_path / "w.csv"
+    word_csv.write_text("en,fr,zh\ndog,chien,狗\ncat,chat,猫\n")
+    code, _, err = _run(
+        capsys, "--src", "fr", "--tgt", "zh", "--model", model_dir, "--words", word_csv, "--n-shots", 1
+    )
+    assert code == 2 and "the zh word '猫' has no token" in err
+
+
+def test_interrupted_run_resumes_without_recomputing(tiny_dir, words_csv, tmp_path, capsys, monkeypatch):
+    args = ["--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--batch-size", 3]
+    reference_out = tmp_path / "reference"
+    assert _run(capsys, *args, "--out", reference_out)[0] == 0
+    reference = LensResult.load(reference_out / "result.npz")
+
+    real_batch = study._run_batch
+    calls = []
+
+    def interrupt_third(lm, prepared, indices, *rest):
+        calls.append(indices)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_batch(lm, prepared, indices, *rest)
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(study, "_run_batch", interrupt_third)
+    code, _, err = _run(capsys, *args, "--out", out)
+    assert code == 130 and "resume" in err
+    assert len(list((out / "parts").glob("*.npz"))) == 2
+    assert not (out / "result.npz").exists()
+
+    calls.clear()
+    monkeypatch.setattr(study, "_run_batch", lambda *a: calls.append(a[2]) or real_batch(*a))
+    assert _run(capsys, *args, "--out", out)[0] == 0
+    done_first = {i for part in calls for i in part}
+    assert min(done_first) == 6  # the two saved batches (prompts 0-5) were not recomputed
+    resumed = LensResult.load(out / "result.npz")
+    np.testing.assert_allclose(resumed.probs, reference.probs, rtol=1e-6)
+    assert list(resumed.prompts.concept) == list(reference.prompts.concept)
+
+
+def test_out_folder_of_another_run_is_refused(tiny_dir, words_csv, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = ["--model", tiny_dir, "--words", words_csv, "--out", out]
+    assert _run(capsys, "--src", "fr", "--tgt", "zh", *base)[0] == 0
+    code, _, err = _run(capsys, "--src", "zh", "--tgt", "fr", *base)
+    assert code == 2 and "holds a run with other settings" in err

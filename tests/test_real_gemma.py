@@ -1,0 +1,86 @@
+"""Gemma-3-270M (the embedded default model), for real: the lens and the latent-language shape."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from torch.testing import assert_close
+
+from latentlang import TranslationConfig, run_translation
+from latentlang.capture import NNsightCapture
+from latentlang.tasks import translation_prompts
+from latentlang.words import load_words
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fr_zh(gemma, tmp_path_factory):
+    config = TranslationConfig(src="fr", tgt="zh", out=str(tmp_path_factory.mktemp("fr-zh")), batch_size=16)
+    return run_translation(config, lm=gemma, progress=False)
+
+
+def test_parts_of_gemma(gemma):
+    assert gemma.n_layers == 18
+    assert type(gemma.parts.final_norm).__name__ == "Gemma3RMSNorm"
+    assert gemma.parts.unembed.weight is gemma.model.get_input_embeddings().weight  # tied
+    assert gemma.model.config.architectures == ["Gemma3ForCausalLM"]  # set for GGUF-loaded configs
+
+
+def test_lens_at_last_layer_matches_logits_on_task_prompts(gemma):
+    prompts = translation_prompts(load_words(), "fr", "zh")[:6]
+    captured = gemma.capture(gemma.tokenize([p.text for p in prompts]))
+    lens_logits = gemma.lens.logits(captured.residuals[:, -1, -1])
+    assert (lens_logits - captured.final_logits).abs().max() <= 1e-4
+
+
+def test_batched_equals_single_and_backends_agree(gemma):
+    texts = [p.text for p in translation_prompts(load_words(), "de", "ja")[:3]]
+    batched = gemma.capture(gemma.tokenize(texts)).residuals[:, :, -1]
+    assert len({len(gemma.tokenizer(t)["input_ids"]) for t in texts}) > 1  # really padded
+    for row, text in enumerate(texts):
+        alone = gemma.capture(gemma.tokenize([text])).residuals[0, :, -1]
+        # Gemma's residuals reach ~3.5e4 (massive activations): compare relative norms per layer...
+        assert ((batched[row] - alone).norm(dim=-1) / alone.norm(dim=-1)).max() <= 1e-5
+        # ... and what the lens reads from them.
+        single, padded = (
+            gemma.lens.readout(alone[None], None, 5),
+            gemma.lens.readout(batched[row : row + 1], None, 5),
+        )
+        assert_close(padded.top_logprob, single.top_logprob, atol=1e-4, rtol=0)
+        assert_close(padded.entropy_bits, single.entropy_bits, atol=1e-4, rtol=0)
+    via_nnsight = NNsightCapture().capture(
+        gemma.model, gemma.parts.layers, gemma.tokenize(texts), gemma.tokenize(texts).last_positions()
+    )
+    assert_close(via_nnsight.residuals[:, :, -1], batched, atol=0, rtol=0)
+
+
+def test_target_wins_at_the_last_layer(fr_zh):
+    last = fr_zh.probs[:, -1]
+    en, zh = fr_zh.languages.index("en"), fr_zh.languages.index("zh")
+    assert last[:, zh].mean() > 0.05
+    assert last[:, zh].mean() > 5 * last[:, en].mean()
+
+
+def test_english_leads_the_target_at_some_earlier_layer(fr_zh):
+    """The published "English first" shape, with a paired 95% interval that excludes zero."""
+    en, zh = fr_zh.languages.index("en"), fr_zh.languages.index("zh")
+    diff = fr_zh.probs[:, :-1, en] - fr_zh.probs[:, :-1, zh]
+    mean = diff.mean(0)
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(0, ddof=1) / np.sqrt(len(diff))
+    leads = np.flatnonzero((mean - half > 0) & (fr_zh.probs[:, :-1, en].mean(0) > 0.01))
+    assert leads.size, f"no layer where P(en) > P(zh) significantly; means {mean.round(4)}"
+
+
+def test_source_word_dominates_the_middle_layers(fr_zh):
+    """What Gemma-3-270M shows beyond the published shape: the French word itself, not English,
+    peaks in the middle layers (measured: P(fr) about 0.6 at layer 13, P(en) at most about 0.03)."""
+    fr, en = fr_zh.languages.index("fr"), fr_zh.languages.index("en")
+    means = fr_zh.probs.mean(0)
+    assert means[:, fr].max() > 5 * means[:, en].max()
+    assert 8 <= int(means[:, fr].argmax()) < fr_zh.n_layers - 1
+
+
+def test_dropped_concepts_are_reported(fr_zh):
+    assert fr_zh.meta["n_dropped"] == len(fr_zh.meta["dropped"]) > 0
+    assert fr_zh.n_prompts + fr_zh.meta["n_dropped"] == fr_zh.meta["n_concepts"]
+    assert fr_zh.n_prompts >= 120

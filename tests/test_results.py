@@ -1,0 +1,71 @@
+"""LensResult: shape checks, summaries with confidence intervals, save/load, concatenation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from latentlang.plots import language_mass_figure, latent_language_figure
+from latentlang.results import LensResult
+
+
+def make_result(n=5, layers=4, seed=0) -> LensResult:
+    rng = np.random.default_rng(seed)
+    return LensResult(
+        probs=rng.uniform(size=(n, layers, 3)),
+        entropy=rng.uniform(0, 10, size=(n, layers)),
+        top_ids=rng.integers(0, 100, size=(n, layers, 2)),
+        top_probs=rng.uniform(size=(n, layers, 2)),
+        top_tokens=np.full((n, layers, 2), "狗"),
+        mass=rng.uniform(size=(n, layers, 4)),
+        languages=["en", "fr", "zh"],
+        labels=["en", "fr", "other", "none"],
+        prompts=pd.DataFrame({"concept": [f"c{i}" for i in range(n)], "text": ["t"] * n}),
+        meta={"task": "translation", "src": "fr", "tgt": "zh", "model": "tiny", "dropped": {"cat": "en/fr"}},
+    )
+
+
+def test_shape_mismatch_is_rejected():
+    good = make_result()
+    with pytest.raises(ValueError, match="probs"):
+        LensResult(**{**good.__dict__, "probs": good.probs[:, :, :2]})
+
+
+def test_summary_mean_and_t_interval():
+    result = make_result(n=6)
+    summary = result.summary()
+    assert list(summary.columns) == ["layer", "language", "mean", "ci_low", "ci_high", "n"]
+    row = summary[(summary.layer == 2) & (summary.language == "fr")].iloc[0]
+    values = result.probs[:, 2, 1]
+    half = 2.570581835636314 * values.std(ddof=1) / np.sqrt(6)  # t(0.975, df=5)
+    assert row["mean"] == pytest.approx(values.mean())
+    assert row["ci_high"] - row["mean"] == pytest.approx(half)
+    assert row["mean"] - row["ci_low"] == pytest.approx(half)
+
+
+def test_save_load_roundtrip(tmp_path):
+    result = make_result()
+    loaded = LensResult.load(result.save(tmp_path / "r.npz"))
+    for name in ("probs", "entropy", "top_ids", "top_probs", "top_tokens", "mass"):
+        assert np.array_equal(getattr(loaded, name), getattr(result, name)), name
+    assert loaded.languages == result.languages and loaded.labels == result.labels
+    assert loaded.meta == result.meta
+    pd.testing.assert_frame_equal(loaded.prompts, result.prompts)
+
+
+def test_concat_and_dataframe():
+    a, b = make_result(n=2, seed=1), make_result(n=3, seed=2)
+    both = LensResult.concat([a, b])
+    assert both.n_prompts == 5
+    assert np.array_equal(both.probs[2:], b.probs)
+    frame = both.to_dataframe()
+    assert len(frame) == 5 * 4 * 3
+    row = frame[(frame.prompt == 3) & (frame.layer == 1) & (frame.language == "zh")].iloc[0]
+    assert row["prob"] == both.probs[3, 1, 2] and row["concept"] == "c1"
+
+
+def test_figures_are_returned_not_shown():
+    result = make_result()
+    for make in (latent_language_figure, language_mass_figure):
+        fig = make(result)
+        assert isinstance(fig, Figure) and fig.axes
