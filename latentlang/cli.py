@@ -42,7 +42,7 @@ def _translate(args: argparse.Namespace) -> int:
     result = run_translation(config, progress=not args.quiet)
     written = write_outputs(result, config.out)
     _report(result)
-    print(f"wrote {', '.join(str(p) for p in written.values())}")
+    print(f"wrote {config.out}/: result.npz, {', '.join(p.name for p in written.values())}")
     return 0
 
 

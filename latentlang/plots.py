@@ -4,12 +4,26 @@ it (the caller decides). Figures are built without pyplot, so making one changes
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from latentlang.results import LensResult
 
-#: Line colours: English always orange, as in the published figures; then the task's languages.
-ENGLISH_COLOR = "#e66101"
-OTHER_COLORS = ["#5e3c99", "#1b9e77", "#0571b0", "#d01c8b", "#4d9221"]
+#: One colour per language in every figure; English orange, as in the published figures.
+LANGUAGE_COLORS = {
+    "en": "#e66101",
+    "zh": "#1b9e77",
+    "fr": "#5e3c99",
+    "de": "#0571b0",
+    "ja": "#d01c8b",
+    "ru": "#a6761d",
+    "es": "#66a61e",
+    "it": "#e6ab02",
+    "ko": "#7570b3",
+    "ar": "#666666",
+}
+#: Colours for languages without one above, in order of appearance.
+SPARE_COLORS = ["#1f78b4", "#33a02c", "#fb9a99", "#cab2d6", "#b15928", "#8dd3c7", "#bebada", "#80b1d3"]
+OTHER_COLOR, NO_LETTERS_COLOR = "#bdbdbd", "#eeeeee"
 
 
 def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figure:
@@ -31,11 +45,12 @@ def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figu
     fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4, label="bits").ax.tick_params(
         labelsize=7
     )
-    for lang, color in zip(result.languages, _colors(result.languages)):
+    for lang, color in zip(result.languages, language_colors(result.languages)):
         rows = summary[summary["language"] == lang]
         ax.plot(rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=_role(result, lang))
         ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel("layer (0 = embeddings)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("probability")
     ax.set_ylim(bottom=0)
     ax.set_xlim(layers[0] - 0.5, layers[-1] + 0.5)
@@ -60,26 +75,24 @@ def language_mass_figure(result: LensResult, n_languages: int = 6) -> Figure:
     series = [mass[:, i] for i in top] + [mass[:, rest].sum(axis=1), mass[:, labels.index("none")]]
     names = [labels[i] for i in top] + ["other", "no letters"]
     total = np.maximum(np.sum(series, axis=0), 1e-12)
-    palette = iter(OTHER_COLORS + ["#7f7f7f"] * n_languages)
-    colors = [ENGLISH_COLOR if name == "en" else next(palette) for name in names[:-2]] + [
-        "#bdbdbd",
-        "#eeeeee",
-    ]
+    colors = language_colors(names[:-2]) + [OTHER_COLOR, NO_LETTERS_COLOR]
     fig = Figure(figsize=(7, 3.6), layout="constrained")
     ax = fig.subplots()
     ax.stackplot(np.arange(mass.shape[0]), [s / total for s in series], labels=names, colors=colors)
     ax.set_xlim(0, mass.shape[0] - 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("layer (0 = embeddings)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"share of top-{result.top_ids.shape[-1]} mass")
     ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.suptitle(f"{_what(result)}: language of the decoded tokens", fontsize=10)
     return fig
 
 
-def _colors(languages: list[str]) -> list[str]:
-    others = iter(OTHER_COLORS)
-    return [ENGLISH_COLOR if lang == "en" else next(others) for lang in languages]
+def language_colors(languages: list[str]) -> list[str]:
+    """The colour of each language: fixed for common ones, spare colours for the rest."""
+    spare = iter(SPARE_COLORS * (1 + len(languages) // len(SPARE_COLORS)))
+    return [LANGUAGE_COLORS.get(lang) or next(spare) for lang in languages]
 
 
 def _role(result: LensResult, lang: str) -> str:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from jaxtyping import Float, Int
-from scipy import stats
 
 from latentlang.errors import LatentLangError
 
@@ -183,6 +182,8 @@ class LensResult:
 
 
 def _mean_ci(values: np.ndarray, confidence: float) -> dict:
+    from scipy import stats
+
     n = len(values)
     mean = float(np.mean(values)) if n else float("nan")
     if n < 2:

@@ -10,6 +10,7 @@ those and computes only what is missing, so an interrupted run loses at most one
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from latentlang.tasks import TaskPrompt
 from latentlang.tokens import TokenSet, find_collisions, require_tokens
 
 log = logging.getLogger(__name__)
+
+#: The finished result's file name inside a run's output folder.
+RESULT_FILE = "result.npz"
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,9 @@ def run_prompts(
         meta: Task description recorded in the result (task, src, tgt, ...).
         batch_size: Prompts per forward pass.
         top_k: Decoded tokens kept per layer (also the language-mass pool).
-        out_dir: Folder for resumable partial results (``parts/``); ``None`` keeps all in memory.
+        out_dir: Folder for the run: ``run.json`` (settings), ``parts/`` (finished batches, while
+            the run is going) and ``result.npz`` (at the end). A rerun with the same settings
+            resumes from the parts, or loads the finished result. ``None`` keeps all in memory.
         progress: Show a progress bar.
     """
     if batch_size < 1 or top_k < 1:
@@ -116,7 +122,10 @@ def run_prompts(
         "latentlang_version": __version__,
     }
     meta["fingerprint"] = _fingerprint(meta, prepared.prompts)
-    parts_dir = None if out_dir is None else _claim(Path(out_dir), meta)
+    out_dir = None if out_dir is None else Path(out_dir)
+    parts_dir = None if out_dir is None else _claim(out_dir, meta)
+    if out_dir is not None and (out_dir / RESULT_FILE).is_file():
+        return LensResult.load(out_dir / RESULT_FILE)  # finished before, with these settings
     done = _load_parts(parts_dir)
     covered = {i for start, stop in done for i in range(start, stop)}
     todo = [i for i in range(len(prepared.prompts)) if i not in covered]
@@ -124,17 +133,19 @@ def run_prompts(
         total=len(prepared.prompts), initial=len(covered), disable=not progress, desc=lm.name, unit="prompt"
     )
     for start in range(0, len(todo), batch_size):
-        indices = todo[start : start + batch_size]
-        # A batch covers a run of consecutive indices, so its part file names a range.
-        runs = _consecutive(indices)
-        for lo, hi in runs:
+        # After a resume the missing prompts may have gaps: each consecutive run is one part file.
+        for lo, hi in _consecutive(todo[start : start + batch_size]):
             part = _run_batch(lm, prepared, list(range(lo, hi)), languages, top_k, meta)
             if parts_dir is not None:
                 part.save(parts_dir / f"{lo:06d}-{hi:06d}.npz")
             done[(lo, hi)] = part
             bar.update(hi - lo)
     bar.close()
-    return LensResult.concat([done[key] for key in sorted(done)], meta=meta)
+    result = LensResult.concat([done[key] for key in sorted(done)], meta=meta)
+    if out_dir is not None:
+        result.save(out_dir / RESULT_FILE)
+        shutil.rmtree(parts_dir, ignore_errors=True)  # the whole result is saved; the parts are redundant now
+    return result
 
 
 def _run_batch(
@@ -184,7 +195,8 @@ def _fingerprint(meta: dict, prompts: list[TaskPrompt]) -> str:
 
 
 def _claim(out_dir: Path, meta: dict) -> Path:
-    """Make ``out_dir/parts`` for this run, refusing a folder that holds a different run."""
+    """Record this run's settings in ``out_dir`` (refusing a folder that holds a different run) and
+    return where its finished batches go."""
     record = out_dir / "run.json"
     if record.is_file():
         previous = json.loads(record.read_text())
@@ -197,7 +209,6 @@ def _claim(out_dir: Path, meta: dict) -> Path:
     tmp = record.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1))
     tmp.replace(record)
-    (out_dir / "parts").mkdir(exist_ok=True)
     return out_dir / "parts"
 
 

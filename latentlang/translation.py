@@ -99,23 +99,20 @@ def run_translation(
 
 
 def write_outputs(result: LensResult, out: str | Path) -> dict[str, Path]:
-    """Write ``summary.csv``, the figures (PNG and PDF) and ``result.npz`` into ``out``."""
-    import matplotlib
+    """Write ``summary.csv`` and the figures (PNG and PDF) into ``out``.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    (:func:`run_translation` already saved ``result.npz`` there; :meth:`LensResult.save` writes a
+    result computed without an output folder.)
+    """
     from latentlang.plots import language_mass_figure, latent_language_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = {"summary": out / "summary.csv", "result": out / "result.npz"}
+    written = {"summary": out / "summary.csv"}
     result.summary().to_csv(written["summary"], index=False)
-    result.save(written["result"])
     for name, make in (("latent_language", latent_language_figure), ("language_mass", language_mass_figure)):
         fig = make(result)
         for ext in ("png", "pdf"):
             written[f"{name}.{ext}"] = out / f"{name}.{ext}"
             fig.savefig(written[f"{name}.{ext}"], dpi=200, bbox_inches="tight")
-        plt.close(fig)
     return written

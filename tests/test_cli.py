@@ -184,6 +184,13 @@ def test_interrupted_run_resumes_without_recomputing(tiny_dir, words_csv, tmp_pa
     resumed = LensResult.load(out / "result.npz")
     np.testing.assert_allclose(resumed.probs, reference.probs, rtol=1e-6)
     assert list(resumed.prompts.concept) == list(reference.prompts.concept)
+    assert not (out / "parts").exists()  # the finished result replaces its parts
+
+    def must_not_run(*_):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(study, "_run_batch", must_not_run)
+    assert _run(capsys, *args, "--out", out)[0] == 0  # a rerun of a finished run only loads it
 
 
 def test_out_folder_of_another_run_is_refused(tiny_dir, words_csv, tmp_path, capsys):
