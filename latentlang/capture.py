@@ -16,7 +16,7 @@ Only the chosen positions are kept, inside the hooks, so memory does not grow wi
 
 import inspect
 from functools import reduce
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 from jaxtyping import Float, Int
@@ -95,6 +95,7 @@ class Captured(NamedTuple):
     final_logits: Float[Tensor, "batch vocab"]
 
 
+@runtime_checkable
 class CaptureBackend(Protocol):
     """Runs a model on a batch and returns its residuals at the given positions."""
 
@@ -133,7 +134,7 @@ class HFCapture:
 
         def grab_output(index: int):
             def hook(_module, _args, output):
-                grabbed[index + 1] = _first(output)[rows, positions]
+                grabbed[index + 1] = first_tensor(output)[rows, positions]
 
             return hook
 
@@ -175,7 +176,7 @@ class NNsightCapture:
             args, kwargs = layer_envoys[0].inputs
             saved.append(_hidden_input(args, kwargs)[rows, positions].save())
             for i in range(len(layers)):
-                saved.append(_first(layer_envoys[i].output)[rows, positions].save())
+                saved.append(first_tensor(layer_envoys[i].output)[rows, positions].save())
             logits = wrapped.output.logits[:, -1].save()
         return Captured(torch.stack(list(saved), dim=1), logits)
 
@@ -194,5 +195,6 @@ def _hidden_input(args: tuple, kwargs: dict) -> Tensor:
     return args[0] if args else kwargs["hidden_states"]
 
 
-def _first(output) -> Tensor:
+def first_tensor(output) -> Tensor:
+    """A block's hidden state: older transformers versions return ``(hidden, ...)`` tuples."""
     return output[0] if isinstance(output, tuple) else output

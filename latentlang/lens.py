@@ -12,6 +12,7 @@ need only the rows of the unembedding that the sets name, gathered directly. All
 model's device in float32, so only small arrays ever leave it.
 """
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-LOG2 = float(torch.log(torch.tensor(2.0)))
+LOG2 = math.log(2.0)
 
 
 @dataclass(frozen=True)

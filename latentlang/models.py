@@ -15,7 +15,7 @@ from latentlang.capture import Batch, CaptureBackend, Captured, left_pad, make_b
 from latentlang.errors import LatentLangError
 from latentlang.langid import VocabLanguages, tag_vocabulary
 from latentlang.lens import LogitLens
-from latentlang.parts import LensParts, find_parts
+from latentlang.parts import LensParts, find_parts, find_unembed
 from latentlang.tokens import VocabIndex
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
@@ -173,12 +173,10 @@ class LensModel:
 def _probe_ids(model: nn.Module, tokenizer) -> Int[Tensor, "1 seq"]:
     if tokenizer is not None:
         return torch.tensor([tokenizer(PROBE_TEXT)["input_ids"]])
-    vocab = model.get_output_embeddings().weight.shape[0]
+    vocab = find_unembed(model).weight.shape[0]
     return torch.arange(1, 9)[None] % vocab
 
 
 def _pad_id(tokenizer) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
-        if candidate is not None:
-            return candidate
-    return 0
+    """Any id works for padding (masked out); prefer the tokenizer's own pad or eos token."""
+    return next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from latentlang.capture import first_tensor
 from latentlang.errors import LatentLangError
 
 
@@ -100,7 +101,7 @@ def find_final_norm(
 
     def record(name: str):
         def hook(_module, args, output):
-            output = _first(output)
+            output = first_tensor(output)
             if args and isinstance(args[0], Tensor) and isinstance(output, Tensor):
                 seen[name] = (args[0], output)
 
@@ -146,10 +147,6 @@ def _text_config(model: nn.Module):
     if config is not None and hasattr(config, "get_text_config"):
         return config.get_text_config()
     return config
-
-
-def _first(output) -> Tensor:
-    return output[0] if isinstance(output, tuple) else output
 
 
 def _same(a: Tensor, b: Tensor) -> bool:

@@ -4,7 +4,14 @@ Gemma-3-270M (tests that load it are marked ``slow``; CI runs them too)."""
 import pytest
 import torch
 import transformers
+from jaxtyping import install_import_hook
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+# Check the tensor shapes and dtypes in latentlang's annotations at run time, in every test.
+with install_import_hook("latentlang", "beartype.beartype"):
+    import latentlang.cli  # noqa: F401
+    import latentlang.plots  # noqa: F401
+    import latentlang.study  # noqa: F401
 
 VOCAB = 96
 _COMMON = dict(
@@ -67,6 +74,21 @@ def tiny_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
     )
     tok.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
+
+
+def save_tiny_llama(path, tokenizer, n_layers: int = 2) -> None:
+    """Save a seeded tiny random Llama sized for ``tokenizer``, with it, like a downloaded model."""
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        **{
+            **_COMMON,
+            "vocab_size": len(tokenizer),
+            "num_hidden_layers": n_layers,
+            "max_position_embeddings": 256,
+        }
+    )
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import transformers
-from conftest import tiny_tokenizer
+from conftest import save_tiny_llama, tiny_tokenizer
 
 from latentlang import study
 from latentlang.cli import main
@@ -26,21 +25,8 @@ def tiny_dir(tmp_path_factory, words_csv):
     """A tiny random Llama with a byte-level tokenizer, saved like a downloaded model."""
     table = pd.read_csv(words_csv)
     corpus = [" ".join(table[c]) for c in table.columns] + ['Français: "chien" - 中文: "狗"\n'] * 5
-    tok = tiny_tokenizer(corpus)
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    model = transformers.AutoModelForCausalLM.from_config(config)
     path = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+    save_tiny_llama(path, tiny_tokenizer(corpus))
     return path
 
 
@@ -135,17 +121,7 @@ def test_word_without_tokens(tmp_path, tiny_dir, capsys):
     )
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
     model_dir = tmp_path / "wordlevel"
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=len(words),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(model_dir)
-    fast.save_pretrained(model_dir)
+    save_tiny_llama(model_dir, fast, n_layers=1)
     word_csv = tmp_path / "w.csv"
     word_csv.write_text("en,fr,zh\ndog,chien,狗\ncat,chat,猫\n")
     code, _, err = _run(

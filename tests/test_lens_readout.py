@@ -90,3 +90,11 @@ def test_language_mass_sums_top_k_probability_by_tag():
 def test_token_set_index_rejects_empty_sets():
     with pytest.raises(ValueError, match="at least one token"):
         TokenSetIndex(torch.zeros(1, 1, 2, dtype=torch.long), torch.zeros(1, 1, 2, dtype=torch.bool))
+
+
+def test_shape_annotations_are_checked_at_run_time():
+    """conftest installs jaxtyping's import hook: a residual without its layer axis is refused."""
+    from jaxtyping import TypeCheckError
+
+    with pytest.raises(TypeCheckError):
+        _lens().readout(torch.randn(3, 16), None, top_k=2)
