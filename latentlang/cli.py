@@ -30,7 +30,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
             required=required,
             default=None if required else f.default,
             choices=f.metadata.get("choices"),
-            help=f.metadata.get("help", "") + ("" if required else f" (default: {f.default})"),
+            help=f.metadata.get("help", "")
+            + ("" if required or f.default is None else f" (default: {f.default})"),
         )
 
 
@@ -47,10 +48,7 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _report(result) -> None:
-    """A few lines of what was measured: dropped concepts, last layer, English's peak."""
-    meta = result.meta
-    if meta.get("n_dropped"):
-        print(f"dropped {meta['n_dropped']} of {meta['n_concepts']} concepts whose token sets overlap")
+    """A few lines of what was measured: the last layer and each language's peak."""
     wide = result.summary().pivot(index="layer", columns="language", values="mean")[result.languages]
     last = ", ".join(f"{lang} {p:.3f}" for lang, p in wide.iloc[-1].items())
     print(f"{result.n_prompts} concepts; mean probability at the last layer: {last}")
