@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 import latentlang
-from latentlang.translation import TranslationConfig, run_translation, write_outputs
+from latentlang.experiments import TranslationConfig, run_task, write_outputs
 
 PAIRS = ["fr-zh", "de-zh", "ru-zh", "en-zh", "fr-ja", "de-fr"]
 
@@ -61,7 +61,7 @@ def main() -> None:
         config = TranslationConfig(
             src=src, tgt=tgt, model=args.model, out=str(out), batch_size=args.batch_size
         )
-        result = run_translation(config, lm=lm)
+        result = run_task(config, lm=lm)
         write_outputs(result, out)
         rows.append(describe(result))
         print(rows[-1])

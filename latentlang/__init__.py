@@ -6,7 +6,7 @@ in English, in the source language and in the target language.
 
 >>> import latentlang
 >>> lm = latentlang.load_model("gemma-3-270m")                     # doctest: +SKIP
->>> result = latentlang.run_translation(                            # doctest: +SKIP
+>>> result = latentlang.run_task(                                   # doctest: +SKIP
 ...     latentlang.TranslationConfig(src="fr", tgt="zh"), lm=lm)
 >>> result.summary().head()                                         # doctest: +SKIP
 """
@@ -14,13 +14,18 @@ in English, in the source language and in the target language.
 __version__ = "0.1.0"
 
 from latentlang.errors import LatentLangError  # noqa: E402
+from latentlang.experiments import (  # noqa: E402
+    ClozeConfig,
+    RepetitionConfig,
+    TranslationConfig,
+    run_task,
+)
 from latentlang.lens import LensReadout, LogitLens, TokenSetIndex  # noqa: E402
 from latentlang.loading import DEFAULT_MODEL, load_model  # noqa: E402
 from latentlang.models import LensModel  # noqa: E402
 from latentlang.results import LensResult  # noqa: E402
-from latentlang.tasks import TaskPrompt, translation_prompts  # noqa: E402
-from latentlang.translation import TranslationConfig, run_translation  # noqa: E402
-from latentlang.words import WordList, load_words  # noqa: E402
+from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts  # noqa: E402
+from latentlang.words import WordList, load_cloze, load_words  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -32,9 +37,14 @@ __all__ = [
     "TaskPrompt",
     "TokenSetIndex",
     "TranslationConfig",
+    "RepetitionConfig",
+    "ClozeConfig",
     "WordList",
     "load_model",
     "load_words",
-    "run_translation",
+    "load_cloze",
+    "run_task",
     "translation_prompts",
+    "repetition_prompts",
+    "cloze_prompts",
 ]

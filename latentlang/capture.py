@@ -9,7 +9,9 @@ Backends share one small Protocol, :class:`CaptureBackend`, and give the same nu
 
 * :class:`HFCapture` registers forward hooks on the decoder blocks (removed in ``finally``);
 * :class:`NNsightCapture` runs the same read-out inside ``nnsight``'s ``model.trace`` (the door to
-  remote execution and to models sharded with ``device_map``).
+  remote execution and to models sharded with ``device_map``);
+* :class:`TransformerLensCapture` reads TransformerLens hook points (``blocks.{i}.hook_resid_post``)
+  of a ``TransformerBridge`` around the same model.
 
 Only the chosen positions are kept, inside the hooks, so memory does not grow with prompt length.
 """
@@ -181,14 +183,79 @@ class NNsightCapture:
         return Captured(torch.stack(list(saved), dim=1), logits)
 
 
-BACKENDS = {"hf": HFCapture, "nnsight": NNsightCapture}
+class TransformerLensCapture:
+    """Capture through TransformerLens's ``TransformerBridge``: ``blocks.0.hook_resid_pre`` and
+    each ``blocks.{i}.hook_resid_post``, with hooks added for one forward pass only.
+
+    Booting the bridge wraps the model's modules *in place* and switches its attention to the
+    eager implementation (TransformerLens needs both); the weights are not copied or changed.
+
+    Args:
+        tokenizer: The model's tokenizer, as loaded from a folder or the Hub (the bridge reloads
+            it by name).
+    """
+
+    name = "transformer_lens"
+
+    def __init__(self, tokenizer=None) -> None:
+        self.tokenizer = tokenizer
+        self._bridges: dict[int, object] = {}
+
+    def _bridge(self, model: nn.Module):
+        if id(model) not in self._bridges:
+            from transformer_lens.model_bridge import TransformerBridge
+
+            if self.tokenizer is None or not getattr(self.tokenizer, "name_or_path", ""):
+                raise LatentLangError(
+                    "the transformer_lens backend needs the model's tokenizer as loaded from a folder "
+                    "or the Hub; load the model with latentlang.load_model(..., backend='transformer_lens')"
+                )
+            if not getattr(model.config, "architectures", None):
+                model.config.architectures = [type(model).__name__]  # e.g. configs read from GGUF
+            weight = model.get_output_embeddings().weight
+            self._bridges[id(model)] = TransformerBridge.boot_transformers(
+                model.config.name_or_path or type(model).__name__,
+                hf_model=model,
+                tokenizer=self.tokenizer,
+                device=weight.device,
+                dtype=weight.dtype,
+            )
+        return self._bridges[id(model)]
+
+    @torch.no_grad()
+    def capture(
+        self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
+    ) -> Captured:
+        bridge = self._bridge(model)
+        rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
+        grabbed: list[Tensor | None] = [None] * (len(layers) + 1)
+
+        def keep(index: int):
+            def hook(tensor: Tensor, hook) -> None:
+                grabbed[index] = tensor[rows, positions]
+
+            return hook
+
+        hooks = [("blocks.0.hook_resid_pre", keep(0))]
+        hooks += [(f"blocks.{i}.hook_resid_post", keep(i + 1)) for i in range(len(layers))]
+        logits = bridge.run_with_hooks(
+            batch.input_ids,
+            fwd_hooks=hooks,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            return_type="logits",
+        )
+        return Captured(torch.stack(grabbed, dim=1), logits[:, -1])
 
 
-def make_backend(name: str) -> CaptureBackend:
-    """A capture backend by name (``"hf"`` or ``"nnsight"``)."""
+BACKENDS = {"hf": HFCapture, "nnsight": NNsightCapture, "transformer_lens": TransformerLensCapture}
+
+
+def make_backend(name: str, tokenizer=None) -> CaptureBackend:
+    """A capture backend by name: ``"hf"``, ``"nnsight"`` or ``"transformer_lens"``."""
     if name not in BACKENDS:
         raise LatentLangError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")
-    return BACKENDS[name]()
+    return TransformerLensCapture(tokenizer) if name == "transformer_lens" else BACKENDS[name]()
 
 
 def _hidden_input(args: tuple, kwargs: dict) -> Tensor:

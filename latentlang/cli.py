@@ -35,13 +35,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
         )
 
 
-def _translate(args: argparse.Namespace) -> int:
-    from latentlang.translation import TranslationConfig, run_translation, write_outputs
+def _run(config_class: type, args: argparse.Namespace) -> int:
+    from latentlang.experiments import run_task, write_outputs
 
-    fields = {f.name for f in dataclasses.fields(TranslationConfig)}
-    config = TranslationConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    result = run_translation(config, progress=not args.quiet)
-    written = write_outputs(result, config.out)
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    config = config_class(**{k: v for k, v in vars(args).items() if k in fields})
+    result = run_task(config, progress=not args.quiet)
+    written = write_outputs(result, config.out, ci=config.ci)
     _report(result)
     print(f"wrote {config.out}/: result.npz, {', '.join(p.name for p in written.values())}")
     return 0
@@ -56,19 +56,26 @@ def _report(result) -> None:
         print(f"  peak P({lang}) = {wide[lang].max():.3f} at layer {int(wide[lang].idxmax())}")
 
 
+#: Sub-command -> (task name, one-line help).
+COMMANDS = {
+    "translate": ("translation", "few-shot translation: P(English) vs P(source) vs P(target) per layer"),
+    "repeat": ("repetition", "few-shot repetition of a word in one language"),
+    "cloze": ("cloze", "few-shot fill-in-the-blank: a sentence describing the masked word"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from latentlang.translation import TranslationConfig
+    from latentlang.experiments import TASKS
 
     parser = argparse.ArgumentParser(prog="latentlang", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    translate = commands.add_parser(
-        "translate",
-        help="few-shot translation task: P(English) vs P(target) per layer",
-        description="Run the translation task and write summary.csv, figures and the full result.",
-    )
-    add_config_arguments(translate, TranslationConfig)
-    translate.add_argument("--quiet", action="store_true", help="no progress bar")
-    translate.set_defaults(func=_translate)
+    for command, (task, help) in COMMANDS.items():
+        sub = commands.add_parser(
+            command, help=help, description=f"{help}. Writes summary.csv, figures and the full result."
+        )
+        add_config_arguments(sub, TASKS[task])
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        sub.set_defaults(func=lambda args, config_class=TASKS[task]: _run(config_class, args))
     return parser
 
 

@@ -65,12 +65,15 @@ class LensReadout(NamedTuple):
         entropy_bits: Entropy of the decoded next-token distribution, in bits.
         top_ids: The k most probable token ids, most probable first.
         top_logprob: Their natural-log probabilities.
+        energy: How much the decoded vector points along token directions, relative to a random
+            direction (see :meth:`LogitLens.energy`).
     """
 
     set_logprob: Float[Tensor, "batch layer n_sets"] | None
     entropy_bits: Float[Tensor, "batch layer"]
     top_ids: Int[Tensor, "batch layer k"]
     top_logprob: Float[Tensor, "batch layer k"]
+    energy: Float[Tensor, "batch layer"]
 
 
 class LogitLens(nn.Module):
@@ -103,6 +106,7 @@ class LogitLens(nn.Module):
         self.softcap = softcap
         self.logit_scale = logit_scale
         self.max_chunk_elements = max_chunk_elements
+        self._token_cov: Tensor | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -171,7 +175,43 @@ class LogitLens(nn.Module):
             entropy_bits=(torch.cat(entropy) / LOG2).view(batch, n_layers),
             top_ids=torch.cat(top_ids).view(batch, n_layers, k),
             top_logprob=top_logprob.view(batch, n_layers, k),
+            energy=self._energy_of_normed(hn).view(batch, n_layers),
         )
+
+    @torch.no_grad()
+    def energy(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows"]:
+        """Token energy: how much of the decoded vector lies along the token directions.
+
+        With ``n = final_norm(h)`` (what the unembedding reads), ``n̂ = n / |n|`` and ``û_v`` the
+        unembedding rows scaled to unit length, the energy is the mean squared cosine between
+        ``n̂`` and the token directions, divided by its expected value for a direction drawn
+        uniformly at random (``1 / d_model``)::
+
+            energy(h) = d_model * mean_v (û_v · n̂)²  =  d_model * n̂ᵀ C n̂,   C = mean_v û_v û_vᵀ
+
+        1 means "as aligned with the vocabulary as a random direction"; above 1, the vector lies
+        more in the span the unembedding reads; 0, orthogonal to every token. (Wendler et al.
+        normalise by the mean over token directions instead; the shapes across layers agree.)
+        """
+        hn = self.normed(h)
+        return self._energy_of_normed(hn.reshape(-1, hn.shape[-1])).reshape(hn.shape[:-1])
+
+    def _energy_of_normed(self, hn: Float[Tensor, "rows d_model"]) -> Float[Tensor, " rows"]:
+        unit = hn / hn.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return hn.shape[-1] * torch.einsum("rd,de,re->r", unit, self.token_covariance(), unit)
+
+    def token_covariance(self) -> Float[Tensor, "d_model d_model"]:
+        """``C = mean_v û_v û_vᵀ`` over the unit-length unembedding rows (computed once, chunked)."""
+        if self._token_cov is None:
+            d_model = self.weight.shape[1]
+            cov = torch.zeros(d_model, d_model, device=self.weight.device)
+            step = max(1, self.max_chunk_elements // d_model)
+            for start in range(0, self.vocab_size, step):
+                rows = self.weight[start : start + step].float()
+                rows = rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                cov += rows.T @ rows
+            self._token_cov = cov / self.vocab_size
+        return self._token_cov
 
     def _vocab_pass(self, hn: Float[Tensor, "rows d_model"], k: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One pass over the vocabulary in chunks: log-normaliser, entropy (nats), top-k logits.

@@ -74,7 +74,8 @@ def load_model(
         spec: ``"gemma-3-270m"``, a ``.gguf`` path, a local model directory, or a Hub id.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         dtype: ``"auto"`` (bfloat16 on GPU, float32 on CPU), ``"float32"``, ``"bfloat16"``, ...
-        backend: How residuals are captured: ``"hf"`` (forward hooks) or ``"nnsight"``.
+        backend: How residuals are captured: ``"hf"`` (forward hooks), ``"nnsight"`` or
+            ``"transformer_lens"``.
         check: Verify once that the lens at the last layer reproduces the model's logits.
 
     Raises:

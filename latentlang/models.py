@@ -55,7 +55,8 @@ class LensModel:
             model: A Hugging Face causal LM (``AutoModelForCausalLM``).
             tokenizer: Its tokenizer, or ``None``.
             name: Name recorded in results; defaults to the model's ``name_or_path``.
-            backend: ``"hf"``, ``"nnsight"`` or a :class:`~latentlang.capture.CaptureBackend`.
+            backend: ``"hf"``, ``"nnsight"``, ``"transformer_lens"`` or a
+                :class:`~latentlang.capture.CaptureBackend`.
             check: Run :meth:`check_lens` once (one short forward pass).
 
         Raises:
@@ -65,7 +66,7 @@ class LensModel:
         probe = _probe_ids(model, tokenizer)
         parts = find_parts(model, probe)
         name = name or getattr(getattr(model, "config", None), "name_or_path", None) or type(model).__name__
-        backend = make_backend(backend) if isinstance(backend, str) else backend
+        backend = make_backend(backend, tokenizer) if isinstance(backend, str) else backend
         lens_model = cls(model=model, tokenizer=tokenizer, parts=parts, backend=backend, name=name)
         if check:
             lens_model.check_lens(probe)

@@ -26,25 +26,24 @@ SPARE_COLORS = ["#1f78b4", "#33a02c", "#fb9a99", "#cab2d6", "#b15928", "#8dd3c7"
 OTHER_COLOR, NO_LETTERS_COLOR = "#bdbdbd", "#eeeeee"
 
 
-def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figure:
-    """Mean probability of the concept's word per layer and language, with confidence bands,
-    under a strip showing the mean entropy (bits) of the decoded distribution per layer."""
-    summary = result.summary(confidence)
-    entropy = result.entropy_summary(confidence)
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    strip, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 9]})
-    layers = entropy["layer"].to_numpy()
-    image = strip.imshow(
-        entropy["mean"].to_numpy()[None, :],
-        aspect="auto",
-        cmap="cividis",
-        extent=(layers[0] - 0.5, layers[-1] + 0.5, 0, 1),
-    )
-    strip.set_yticks([])
-    strip.set_ylabel("entropy", rotation=0, ha="right", va="center", fontsize=8)
-    fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4, label="bits").ax.tick_params(
-        labelsize=7
-    )
+def latent_language_figure(result: LensResult, confidence: float = 0.95, method: str = "t") -> Figure:
+    """Mean probability of the concept's word per layer and language, with confidence bands
+    (``method``: ``"t"`` or ``"bootstrap"``), under two strips: the mean entropy (bits) of the
+    decoded distribution and the mean token energy, per layer."""
+    summary = result.summary(confidence, method)
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    entropy_ax, energy_ax, ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1, 9]})
+    layers = np.arange(result.n_layers)
+    for strip, values, name, cmap, unit in (
+        (entropy_ax, result.entropy.mean(0), "entropy", "cividis", "bits"),
+        (energy_ax, result.energy.mean(0), "energy", "magma", "× random"),
+    ):
+        image = strip.imshow(values[None, :], aspect="auto", cmap=cmap, extent=(-0.5, layers[-1] + 0.5, 0, 1))
+        strip.set_yticks([])
+        strip.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        bar = fig.colorbar(image, ax=strip, location="right", pad=0.01, aspect=4)
+        bar.set_label(unit, fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     for lang, color in zip(result.languages, language_colors(result.languages)):
         rows = summary[summary["language"] == lang]
         ax.plot(rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=_role(result, lang))
@@ -53,10 +52,13 @@ def latent_language_figure(result: LensResult, confidence: float = 0.95) -> Figu
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("probability")
     ax.set_ylim(bottom=0)
-    ax.set_xlim(layers[0] - 0.5, layers[-1] + 0.5)
+    ax.set_xlim(-0.5, layers[-1] + 0.5)
     ax.legend(frameon=False, loc="upper left")
     ax.grid(alpha=0.3)
-    fig.suptitle(_title(result, confidence), fontsize=10)
+    interval = "bootstrap" if method == "bootstrap" else "t"
+    fig.suptitle(
+        f"{_what(result)} (n = {result.n_prompts} concepts, {confidence:.0%} {interval} CI)", fontsize=10
+    )
     return fig
 
 
@@ -108,7 +110,3 @@ def _what(result: LensResult) -> str:
     task = meta.get("task", "task")
     pair = f" {meta['src']}→{meta['tgt']}" if "src" in meta and "tgt" in meta else ""
     return f"{meta.get('model', 'model')}, {task}{pair}"
-
-
-def _title(result: LensResult, confidence: float) -> str:
-    return f"{_what(result)} (n = {result.n_prompts} concepts, {confidence:.0%} CI)"

@@ -26,6 +26,8 @@ class LensResult:
     Attributes:
         probs: P(token set of the concept's word in each language), per prompt and layer.
         entropy: Entropy of the decoded next-token distribution, in bits.
+        energy: Token energy of the decoded vector (1 = like a random direction; see
+            :meth:`latentlang.lens.LogitLens.energy`).
         top_ids: The ``k`` most probable decoded token ids.
         top_probs: Their probabilities.
         top_tokens: Their text.
@@ -38,6 +40,7 @@ class LensResult:
 
     probs: Float[np.ndarray, "prompt layer language"]
     entropy: Float[np.ndarray, "prompt layer"]
+    energy: Float[np.ndarray, "prompt layer"]
     top_ids: Int[np.ndarray, "prompt layer k"]
     top_probs: Float[np.ndarray, "prompt layer k"]
     top_tokens: np.ndarray
@@ -51,6 +54,7 @@ class LensResult:
         n, layers = self.entropy.shape
         expected = {
             "probs": (n, layers, len(self.languages)),
+            "energy": (n, layers),
             "top_probs": self.top_ids.shape,
             "top_tokens": self.top_ids.shape,
             "mass": (n, layers, len(self.labels)),
@@ -87,25 +91,30 @@ class LensResult:
             }
         )
 
-    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
-        """Mean probability per layer and language with a Student-t confidence interval.
+    def summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+        """Mean probability per layer and language with a confidence interval over prompts.
+
+        Args:
+            confidence: Coverage of the interval.
+            method: ``"t"`` (Student-t) or ``"bootstrap"`` (percentile bootstrap, 10,000
+                resamples, seeded).
 
         Returns:
             Columns ``layer, language, mean, ci_low, ci_high, n``.
         """
-        rows = [
-            {"layer": layer, "language": lang, **_mean_ci(self.probs[:, layer, j], confidence)}
-            for j, lang in enumerate(self.languages)
-            for layer in range(self.n_layers)
-        ]
-        return pd.DataFrame(rows, columns=["layer", "language", "mean", "ci_low", "ci_high", "n"])
+        frames = []
+        for j, lang in enumerate(self.languages):
+            frame = _mean_ci(self.probs[:, :, j], confidence, method)
+            frames.append(frame.assign(language=lang))
+        return pd.concat(frames, ignore_index=True)[["layer", "language", "mean", "ci_low", "ci_high", "n"]]
 
-    def entropy_summary(self, confidence: float = 0.95) -> pd.DataFrame:
+    def entropy_summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
         """Mean entropy (bits) per layer: columns ``layer, mean, ci_low, ci_high, n``."""
-        rows = [
-            {"layer": layer, **_mean_ci(self.entropy[:, layer], confidence)} for layer in range(self.n_layers)
-        ]
-        return pd.DataFrame(rows)
+        return _mean_ci(self.entropy, confidence, method)
+
+    def energy_summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+        """Mean token energy per layer: columns ``layer, mean, ci_low, ci_high, n``."""
+        return _mean_ci(self.energy, confidence, method)
 
     def mass_summary(self) -> pd.DataFrame:
         """Mean top-k probability mass per layer and language label (long format)."""
@@ -119,7 +128,10 @@ class LensResult:
         """Write the result to one ``.npz`` file, atomically (a crash never leaves half a file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {name: getattr(self, name) for name in ("probs", "entropy", "top_ids", "top_probs", "mass")}
+        arrays = {
+            name: getattr(self, name)
+            for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "mass")
+        }
         arrays["top_tokens"] = np.asarray(self.top_tokens, dtype=str)
         arrays["languages"] = np.asarray(self.languages, dtype=str)
         arrays["labels"] = np.asarray(self.labels, dtype=str)
@@ -145,6 +157,7 @@ class LensResult:
             return cls(
                 probs=data["probs"],
                 entropy=data["entropy"],
+                energy=data["energy"],
                 top_ids=data["top_ids"],
                 top_probs=data["top_probs"],
                 top_tokens=data["top_tokens"],
@@ -164,7 +177,7 @@ class LensResult:
         return cls(
             **{
                 name: np.concatenate([getattr(p, name) for p in parts])
-                for name in ("probs", "entropy", "top_ids", "top_probs", "top_tokens", "mass")
+                for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass")
             },
             languages=first.languages,
             labels=first.labels,
@@ -181,12 +194,28 @@ class LensResult:
         )
 
 
-def _mean_ci(values: np.ndarray, confidence: float) -> dict:
+def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, method: str) -> pd.DataFrame:
+    """Mean over prompts per layer, with a Student-t or percentile-bootstrap interval."""
     from scipy import stats
 
-    n = len(values)
-    mean = float(np.mean(values)) if n else float("nan")
+    n, layers = values.shape
+    mean = values.mean(axis=0)
     if n < 2:
-        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+        low = high = np.full(layers, np.nan)
+    elif method == "t":
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+        low, high = mean - half, mean + half
+    elif method == "bootstrap":
+        interval = stats.bootstrap(
+            (values,),
+            np.mean,
+            confidence_level=confidence,
+            n_resamples=10_000,
+            method="percentile",
+            axis=0,
+            random_state=np.random.default_rng(0),
+        ).confidence_interval
+        low, high = interval.low, interval.high
+    else:
+        raise LatentLangError(f"unknown confidence-interval method {method!r}; use t or bootstrap")
+    return pd.DataFrame({"layer": np.arange(layers), "mean": mean, "ci_low": low, "ci_high": high, "n": n})

@@ -170,6 +170,7 @@ def _run_batch(
     return LensResult(
         probs=readout.set_logprob.exp().cpu().numpy(),
         entropy=readout.entropy_bits.cpu().numpy(),
+        energy=readout.energy.cpu().numpy(),
         top_ids=top_ids,
         top_probs=readout.top_logprob.exp().cpu().numpy(),
         top_tokens=np.vectorize(lm.token_text, otypes=[str])(top_ids)

@@ -1,24 +1,36 @@
 """Prompt builders. Each returns :class:`TaskPrompt` objects: the text, and the words whose
-probability the lens should read at the prompt's last token.
+probability the lens should read at the prompt's last token. The formats are the published ones
+(Wendler et al., 2024); each line names its language in that language.
 
-Translation (Wendler et al., 2024): a few demonstrations, then the query, each line naming the
-languages in themselves::
+Translation::
 
     Français: "fleur" - 中文: "花"
     Français: "montagne" - 中文: "山"
     Français: "chien" - 中文: "
 
-The next token should begin the target word (狗); the lens asks, layer by layer, how much of the
-decoded distribution is on the English word (dog), the source word (chien) and the target word.
+Repetition (the same word, same language)::
+
+    Deutsch: "Blume" - Deutsch: "Blume"
+    Deutsch: "Hund" - Deutsch: "
+
+Cloze (sentences describing a word with the word masked; two demonstrations by default)::
+
+    Une "___" est souvent offerte en cadeau. Réponse : "fleur".
+    Un "___" est un animal qui aboie. Réponse : "
+
+In every task the next token should begin the answer; the lens asks, layer by layer, how much of
+the decoded distribution is on the concept's word in each measured language.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from latentlang.errors import LatentLangError
 from latentlang.languages import LANGUAGE_NAMES
-from latentlang.words import WordList
+from latentlang.words import BLANK, WordList
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class TaskPrompt:
         text: The prompt; the lens reads its last token.
         concept: The concept's English word (the word list's key).
         answers: Language -> the word for the concept in that language, whose token set the lens
-            measures (English, the source and the target for translation).
+            measures.
     """
 
     text: str
@@ -44,17 +56,21 @@ def translation_line(src: str, src_word: str, tgt: str, tgt_word: str = "") -> s
 
 
 def translation_prompts(
-    words: WordList, src: str, tgt: str, n_shots: int = 4, seed: int = 0
+    words: WordList,
+    src: str,
+    tgt: str,
+    languages: list[str] | None = None,
+    n_shots: int = 4,
+    seed: int = 0,
 ) -> list[TaskPrompt]:
     """Few-shot translation prompts from ``src`` to ``tgt``, one per concept.
-
-    Demonstrations are other concepts of the list, drawn per prompt with ``seed``.
 
     Args:
         words: The word list.
         src: Source language code.
         tgt: Target language code (must differ from ``src``).
-        n_shots: Demonstrations per prompt.
+        languages: Languages whose word is measured (default: en, src, tgt).
+        n_shots: Demonstrations per prompt: other concepts, drawn per prompt with ``seed``.
         seed: Seed for drawing demonstrations.
 
     Raises:
@@ -63,15 +79,118 @@ def translation_prompts(
     """
     if src == tgt:
         raise LatentLangError(
-            f"translation needs two different languages, got --src {src} --tgt {tgt} "
+            f"translation needs two different languages, got {src} and {tgt} "
             "(the repetition task repeats a word in one language)"
         )
+    languages = languages or list(dict.fromkeys(["en", src, tgt]))
+    return _few_shot(
+        words.rows_with(list(dict.fromkeys([*languages, src, tgt]))),
+        languages,
+        n_shots,
+        seed,
+        demo=lambda row: translation_line(src, row[src], tgt, row[tgt]),
+        query=lambda row: translation_line(src, row[src], tgt),
+    )
+
+
+def repetition_prompts(
+    words: WordList, lang: str, languages: list[str] | None = None, n_shots: int = 4, seed: int = 0
+) -> list[TaskPrompt]:
+    """Few-shot prompts that repeat each word of ``lang`` (see :func:`translation_prompts`)."""
+    languages = languages or list(dict.fromkeys(["en", lang]))
+    return _few_shot(
+        words.rows_with(list(dict.fromkeys([*languages, lang]))),
+        languages,
+        n_shots,
+        seed,
+        demo=lambda row: translation_line(lang, row[lang], lang, row[lang]),
+        query=lambda row: translation_line(lang, row[lang], lang),
+    )
+
+
+def cloze_prompts(
+    sentences: pd.DataFrame,
+    words: WordList,
+    lang: str,
+    languages: list[str] | None = None,
+    n_shots: int = 2,
+    seed: int = 0,
+) -> list[TaskPrompt]:
+    """Few-shot cloze prompts in ``lang``: demonstrations are whole sentences with their answer;
+    the query sentence stops at the answer's opening quote.
+
+    Args:
+        sentences: Cloze sentences (``en, lang, sentence``), see :func:`latentlang.words.load_cloze`.
+        words: The word list, for the concept's word in the other measured languages.
+        lang: The language of the sentences.
+        languages: Languages whose word is measured (default: en, lang).
+        n_shots: Demonstrations per prompt.
+        seed: Seed for drawing demonstrations.
+
+    Raises:
+        LatentLangError: No sentences in ``lang``, or a sentence whose answer cannot be found.
+    """
+    languages = languages or list(dict.fromkeys(["en", lang]))
+    mine = sentences[sentences["lang"] == lang]
+    if mine.empty:
+        have = ", ".join(sorted(sentences["lang"].unique()))
+        raise LatentLangError(f"there are no cloze sentences in {lang!r}; the cloze data has: {have}")
+    others = [x for x in languages if x not in ("en", lang)]
+    table = words.rows_with(["en", *others]) if others else words.table[["en"]]
+    rows = mine.merge(table[["en", *others]], on="en", how="inner")
+    if rows.empty:
+        raise LatentLangError(f"no concept has both a {lang} cloze sentence and words in {', '.join(others)}")
+    rows = rows.assign(answer=[cloze_answer(s, c, lang) for s, c in zip(rows["sentence"], rows["en"])])
+    rows[lang] = rows["answer"]
+    return _few_shot(
+        rows,
+        languages,
+        n_shots,
+        seed,
+        demo=lambda row: row["sentence"] + "\n",
+        query=lambda row: cloze_query(row["sentence"], row["answer"]),
+    )
+
+
+def cloze_answer(sentence: str, concept: str, lang: str) -> str:
+    """The answer of a cloze sentence: the text between its last pair of double quotes.
+
+    Raises:
+        LatentLangError: The sentence has no blank or no quoted answer.
+    """
+    if BLANK not in sentence:
+        raise LatentLangError(
+            f"the {lang} cloze sentence for {concept!r} has no blank {BLANK}: {sentence!r}; "
+            f"write the masked word as {BLANK}"
+        )
+    parts = sentence.rsplit('"', 2)
+    if len(parts) != 3 or not parts[1].strip() or parts[1] == BLANK.strip('"'):
+        raise LatentLangError(
+            f'the {lang} cloze sentence for {concept!r} does not end with its answer in quotes ("word"): '
+            f"{sentence!r}"
+        )
+    return parts[1]
+
+
+def cloze_query(sentence: str, answer: str) -> str:
+    """The sentence up to and including the answer's opening quote."""
+    return sentence[: sentence.rindex(f'"{answer}"') + 1]
+
+
+def _few_shot(
+    rows: pd.DataFrame,
+    languages: list[str],
+    n_shots: int,
+    seed: int,
+    demo: Callable[[dict], str],
+    query: Callable[[dict], str],
+) -> list[TaskPrompt]:
+    """One prompt per row: ``n_shots`` demonstrations drawn from the other rows, then the query."""
     if n_shots < 0:
         raise LatentLangError(f"n_shots must be >= 0, got {n_shots}")
-    rows = words.rows_with(sorted({"en", src, tgt}))
     if len(rows) <= n_shots:
         raise LatentLangError(
-            f"the word list has {len(rows)} concepts with {src} and {tgt} words, too few for "
+            f"only {len(rows)} concepts have words in all of {', '.join(languages)}: too few for "
             f"{n_shots} demonstrations plus a query; add words or lower n_shots"
         )
     rng = np.random.default_rng(seed)
@@ -79,9 +198,7 @@ def translation_prompts(
     prompts = []
     for i, row in enumerate(records):
         others = [j for j in range(len(records)) if j != i]
-        demos = [records[j] for j in rng.choice(others, size=n_shots, replace=False)]
-        text = "".join(translation_line(src, d[src], tgt, d[tgt]) for d in demos)
-        text += translation_line(src, row[src], tgt)
-        answers = {lang: row[lang] for lang in dict.fromkeys(["en", src, tgt])}
-        prompts.append(TaskPrompt(text=text, concept=row["en"], answers=answers))
+        text = "".join(demo(records[j]) for j in rng.choice(others, size=n_shots, replace=False))
+        answers = {lang: row[lang] for lang in languages}
+        prompts.append(TaskPrompt(text=text + query(row), concept=row["en"], answers=answers))
     return prompts

@@ -1,10 +1,14 @@
-"""Word lists: one row per concept, one column per language, keyed by the English word.
+"""Word lists and cloze sentences, keyed by the concept's English word.
 
 latentlang ships ``data/words.csv`` (170 concrete nouns in en, de, fr, es, it, ru, zh, ja, ko, ar,
 written for this package). Users can bring their own, either as a CSV in the same layout or as a
 folder in the published layout of Wendler et al. (2024): ``{lang}/clean.csv`` files with columns
 ``lang, word_original, word_translation``, the English word in ``word_original``; the folders are
 joined on the English word.
+
+Cloze sentences (``data/cloze.csv``: columns ``en, lang, sentence``) describe a concept with its
+word masked as ``"___"`` and end with the answer in quotes (``... Réponse : "chien".``); the
+published layout's ``blank_prompt_translation_masked`` column is read the same way.
 """
 
 from dataclasses import dataclass
@@ -17,6 +21,9 @@ from latentlang.errors import LatentLangError
 from latentlang.languages import check_language
 
 SHIPPED = "words.csv"
+SHIPPED_CLOZE = "cloze.csv"
+#: How a cloze sentence marks the masked word.
+BLANK = '"___"'
 
 
 @dataclass(frozen=True)
@@ -109,3 +116,52 @@ def _checked(table: pd.DataFrame, source: str) -> WordList:
                 f"the {lang} word {spaced.iloc[0]!r} in {source} has a space; token sets need single words"
             )
     return WordList(table=table, source=source)
+
+
+def load_cloze(path: str | Path | None = None) -> pd.DataFrame:
+    """Cloze sentences as a frame with columns ``en, lang, sentence``.
+
+    Args:
+        path: ``None`` for the shipped sentences, a CSV with those columns, or a folder in the
+            published layout (``{lang}/clean.csv`` with ``word_original`` and
+            ``blank_prompt_translation_masked``).
+
+    Raises:
+        LatentLangError: The path does not exist or holds no sentences.
+    """
+    if path is None:
+        frame = pd.read_csv(files("latentlang").joinpath("data", SHIPPED_CLOZE), dtype=str)
+        source = "shipped cloze sentences"
+    elif Path(path).is_dir():
+        parts = []
+        for csv in sorted(Path(path).glob("*/clean.csv")):
+            frame = pd.read_csv(csv, dtype=str)
+            if {"word_original", "blank_prompt_translation_masked"} <= set(frame.columns):
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "en": frame["word_original"],
+                            "lang": csv.parent.name,
+                            "sentence": frame["blank_prompt_translation_masked"],
+                        }
+                    )
+                )
+        frame = (
+            pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["en", "lang", "sentence"])
+        )
+        source = str(path)
+    elif Path(path).is_file():
+        frame, source = pd.read_csv(path, dtype=str), str(path)
+    else:
+        raise LatentLangError(
+            f"cloze sentences {str(path)!r} do not exist; give a CSV file or a published folder"
+        )
+    missing = {"en", "lang", "sentence"} - set(frame.columns)
+    if missing:
+        raise LatentLangError(
+            f"the cloze sentences in {source} lack the column(s) {', '.join(sorted(missing))}"
+        )
+    frame = frame.dropna(subset=["en", "lang", "sentence"]).drop_duplicates(["en", "lang"])
+    if frame.empty:
+        raise LatentLangError(f"{source} holds no cloze sentences")
+    return frame.reset_index(drop=True)

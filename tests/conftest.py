@@ -39,10 +39,11 @@ TINY_CONFIGS = {
 }
 
 
-def tiny_model(arch: str, seed: int = 0) -> torch.nn.Module:
+def tiny_model(arch: str, seed: int = 0, vocab_size: int = VOCAB) -> torch.nn.Module:
     """A seeded random model of ``arch`` (float32, eval mode, eager attention)."""
     torch.manual_seed(seed)
     config = TINY_CONFIGS[arch]()
+    config.vocab_size = vocab_size
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
     with torch.no_grad():  # random norm weights and biases, so no norm is the identity
         for param in model.parameters():

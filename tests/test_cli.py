@@ -35,10 +35,14 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
 
 
-def _run(capsys, *args):
-    code = main(["translate", "--quiet", *map(str, args)])
+def main_run(capsys, command, *args):
+    code = main([command, "--quiet", *map(str, args)])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def _run(capsys, *args):
+    return main_run(capsys, "translate", *args)
 
 
 def test_translate_writes_summary_figures_and_result(tiny_dir, words_csv, tmp_path, capsys):
@@ -175,3 +179,54 @@ def test_out_folder_of_another_run_is_refused(tiny_dir, words_csv, tmp_path, cap
     assert _run(capsys, "--src", "fr", "--tgt", "zh", *base)[0] == 0
     code, _, err = _run(capsys, "--src", "zh", "--tgt", "fr", *base)
     assert code == 2 and "holds a run with other settings" in err
+
+
+def test_backends_give_the_same_summary(tiny_dir, words_csv, tmp_path, capsys):
+    summaries = {}
+    for backend in ("hf", "nnsight", "transformer_lens"):
+        out = tmp_path / backend
+        args = ["--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--out", out]
+        assert _run(capsys, *args, "--backend", backend)[0] == 0
+        summaries[backend] = pd.read_csv(out / "summary.csv")
+    for backend in ("nnsight", "transformer_lens"):
+        np.testing.assert_allclose(summaries[backend]["mean"], summaries["hf"]["mean"], atol=1e-3, rtol=0)
+
+
+def test_repeat_and_cloze_commands(tiny_dir, words_csv, tmp_path, capsys):
+    code, _, err = main_run(
+        capsys, "repeat", "--lang", "fr", "--model", tiny_dir, "--words", words_csv, "--out", tmp_path / "rep"
+    )
+    assert code == 0, err
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    assert set(summary.language) == {"en", "fr"}
+    table = pd.read_csv(words_csv)
+    cloze = tmp_path / "cloze.csv"
+    pd.DataFrame(
+        {
+            "en": table.en,
+            "lang": "fr",
+            "sentence": [f'Un "___" est un {w}. Réponse : "{w}".' for w in table.fr],
+        }
+    ).to_csv(cloze, index=False)
+    code, _, err = main_run(
+        capsys,
+        "cloze",
+        "--lang",
+        "fr",
+        "--latent",
+        "en,zh",
+        "--model",
+        tiny_dir,
+        "--words",
+        words_csv,
+        "--cloze",
+        cloze,
+        "--out",
+        tmp_path / "cloze",
+    )
+    assert code == 0, err
+    result = LensResult.load(tmp_path / "cloze" / "result.npz")
+    assert result.languages == ["en", "zh", "fr"]
+    assert result.prompts.text[0].endswith('Réponse : "')
+    code, _, err = main_run(capsys, "cloze", "--lang", "ko", "--model", tiny_dir, "--cloze", cloze)
+    assert code == 2 and "no cloze sentences in 'ko'" in err

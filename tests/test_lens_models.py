@@ -105,3 +105,37 @@ def test_positions_relative_to_each_prompt():
     batch = left_pad([[5, 6, 7], [8, 9, 10, 11, 12]], 0)
     assert batch.positions([0, -1]).tolist() == [[2, 4], [0, 4]]
     assert batch.position_ids.tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+
+
+@pytest.fixture(scope="module")
+def saved_tokenizer(tmp_path_factory):
+    from conftest import tiny_tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer")
+    tiny_tokenizer(["the dog chien chat 狗 собака"] * 20).save_pretrained(path)
+    return path
+
+
+def test_three_backends_agree_through_load_model(arch, saved_tokenizer, tmp_path, monkeypatch):
+    """hf, nnsight and transformer_lens read the same residuals from a saved model folder."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from latentlang import load_model
+
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+    vocab = len(AutoTokenizer.from_pretrained(saved_tokenizer))
+    model = tiny_model(arch, vocab_size=vocab)
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(tmp_path / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(saved_tokenizer / name, tmp_path / "model" / name)
+    texts = ["the dog chien", "chat 狗 собака the dog"]
+    captured = {}
+    for backend in ("hf", "nnsight", "transformer_lens"):
+        lm = load_model(str(tmp_path / "model"), device="cpu", dtype="float32", backend=backend)
+        captured[backend] = lm.capture(lm.tokenize(texts))
+    for backend in ("nnsight", "transformer_lens"):
+        assert_close(captured[backend].residuals, captured["hf"].residuals, atol=1e-5, rtol=1e-4)
+        assert_close(captured[backend].final_logits, captured["hf"].final_logits, atol=1e-4, rtol=1e-4)

@@ -98,3 +98,23 @@ def test_shape_annotations_are_checked_at_run_time():
 
     with pytest.raises(TypeCheckError):
         _lens().readout(torch.randn(3, 16), None, top_k=2)
+
+
+def test_energy_on_constructed_vocabularies():
+    """Tokens along the first k of d axes: a vector in their span has energy d/k, one
+    orthogonal to them 0; a vocabulary spread evenly over all axes gives every vector energy 1."""
+    d, k = 8, 2
+    rows = torch.cat([torch.eye(d)[:k] * 5, -torch.eye(d)[:k] * 0.1])  # lengths do not matter
+    lens = LogitLens(nn.Identity(), rows, max_chunk_elements=8)  # forces several chunks
+    inside = torch.tensor([[3.0, -1.0, 0, 0, 0, 0, 0, 0]])
+    outside = torch.tensor([[0.0, 0, 2.0, 0, 0, 1.0, 0, 0]])
+    assert lens.energy(inside).item() == pytest.approx(d / k)
+    assert lens.energy(outside).item() == pytest.approx(0.0, abs=1e-6)
+    spread = LogitLens(nn.Identity(), torch.cat([torch.eye(d), -2 * torch.eye(d)]))
+    assert_close(spread.energy(torch.randn(5, d)), torch.ones(5))
+
+
+def test_readout_reports_energy_of_the_normed_residual():
+    lens = _lens()
+    h = torch.randn(2, 3, 16)
+    assert_close(lens.readout(h, None, 2).energy, lens.energy(h))

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 from torch.testing import assert_close
 
-from latentlang import TranslationConfig, run_translation
+from latentlang import TranslationConfig, run_task
 from latentlang.capture import NNsightCapture
 from latentlang.tasks import translation_prompts
 from latentlang.words import load_words
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fr_zh(gemma, tmp_path_factory):
     config = TranslationConfig(src="fr", tgt="zh", out=str(tmp_path_factory.mktemp("fr-zh")), batch_size=16)
-    return run_translation(config, lm=gemma, progress=False)
+    return run_task(config, lm=gemma, progress=False)
 
 
 def test_parts_of_gemma(gemma):

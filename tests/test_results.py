@@ -14,6 +14,7 @@ def make_result(n=5, layers=4, seed=0) -> LensResult:
     return LensResult(
         probs=rng.uniform(size=(n, layers, 3)),
         entropy=rng.uniform(0, 10, size=(n, layers)),
+        energy=rng.uniform(0, 3, size=(n, layers)),
         top_ids=rng.integers(0, 100, size=(n, layers, 2)),
         top_probs=rng.uniform(size=(n, layers, 2)),
         top_tokens=np.full((n, layers, 2), "狗"),
@@ -46,7 +47,7 @@ def test_summary_mean_and_t_interval():
 def test_save_load_roundtrip(tmp_path):
     result = make_result()
     loaded = LensResult.load(result.save(tmp_path / "r.npz"))
-    for name in ("probs", "entropy", "top_ids", "top_probs", "top_tokens", "mass"):
+    for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass"):
         assert np.array_equal(getattr(loaded, name), getattr(result, name)), name
     assert loaded.languages == result.languages and loaded.labels == result.labels
     assert loaded.meta == result.meta
@@ -69,3 +70,22 @@ def test_figures_are_returned_not_shown():
     for make in (latent_language_figure, language_mass_figure):
         fig = make(result)
         assert isinstance(fig, Figure) and fig.axes
+
+
+def test_bootstrap_interval_is_seeded_and_close_to_t():
+    result = make_result(n=200, seed=3)
+    boot = result.summary(method="bootstrap")
+    again = result.summary(method="bootstrap")
+    t = result.summary()
+    pd.testing.assert_frame_equal(boot, again)
+    assert np.allclose(boot["mean"], t["mean"])
+    width_t, width_b = t.ci_high - t.ci_low, boot.ci_high - boot.ci_low
+    assert np.allclose(width_b, width_t, rtol=0.15)  # uniform data, n = 200: both near 2 * 1.97 * se
+    assert (boot.ci_low < boot["mean"]).all() and (boot["mean"] < boot.ci_high).all()
+
+
+def test_unknown_interval_method():
+    from latentlang.errors import LatentLangError
+
+    with pytest.raises(LatentLangError, match="unknown confidence-interval method"):
+        make_result().summary(method="jackknife")

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from latentlang.errors import LatentLangError
-from latentlang.tasks import translation_prompts
-from latentlang.words import WordList, load_words
+from latentlang.tasks import cloze_prompts, repetition_prompts, translation_prompts
+from latentlang.words import WordList, load_cloze, load_words
 
 REQUIRED = ["en", "de", "fr", "es", "it", "ru", "zh", "ja", "ko", "ar"]
 
@@ -112,3 +112,72 @@ def test_translation_bad_languages(src, tgt, message):
 def test_too_few_concepts_for_the_shots():
     with pytest.raises(LatentLangError, match="too few"):
         translation_prompts(_words(), "fr", "zh", n_shots=4)
+
+
+def test_repetition_prompt_exact_text():
+    words = WordList(pd.DataFrame({"en": ["sun", "flower", "dog"], "de": ["Sonne", "Blume", "Hund"]}), "t")
+    prompts = repetition_prompts(words, "de", n_shots=1, seed=0)
+    sun = prompts[0]
+    demo, query = sun.text.split("\n")
+    assert query == 'Deutsch: "Sonne" - Deutsch: "'
+    assert demo in ('Deutsch: "Blume" - Deutsch: "Blume"', 'Deutsch: "Hund" - Deutsch: "Hund"')
+    assert sun.answers == {"en": "sun", "de": "Sonne"}
+
+
+CLOZE = pd.DataFrame(
+    {
+        "en": ["dog", "flower", "moon"],
+        "lang": ["fr", "fr", "fr"],
+        "sentence": [
+            'Un "___" est un animal qui aboie. Réponse : "chien".',
+            'Une "___" pousse dans les jardins. Réponse : "fleur".',
+            'La "___" brille la nuit. Réponse : la "lune".',
+        ],
+    }
+)
+
+
+def test_cloze_prompt_exact_text():
+    words = WordList(
+        pd.DataFrame(
+            {"en": ["dog", "flower", "moon"], "fr": ["chien", "fleur", "lune"], "zh": ["狗", "花", "月亮"]}
+        ),
+        "t",
+    )
+    prompts = cloze_prompts(CLOZE, words, "fr", ["en", "zh", "fr"], n_shots=2, seed=0)
+    dog = prompts[0]
+    lines = dog.text.split("\n")
+    assert lines[-1] == 'Un "___" est un animal qui aboie. Réponse : "'
+    assert sorted(lines[:2]) == sorted([CLOZE.sentence[1], CLOZE.sentence[2]])
+    assert dog.answers == {"en": "dog", "zh": "狗", "fr": "chien"}
+    assert prompts[2].text.endswith('Réponse : la "')  # an article before the answer is kept
+
+
+def test_cloze_sentence_without_a_blank_is_named():
+    bad = CLOZE.copy()
+    bad.loc[1, "sentence"] = 'Une fleur pousse dans les jardins. Réponse : "fleur".'
+    words = WordList(pd.DataFrame({"en": ["dog", "flower", "moon"], "fr": ["chien", "fleur", "lune"]}), "t")
+    with pytest.raises(LatentLangError, match="cloze sentence for 'flower' has no blank"):
+        cloze_prompts(bad, words, "fr", n_shots=1)
+
+
+def test_cloze_language_without_data():
+    words = WordList(pd.DataFrame({"en": ["dog"], "ko": ["개"]}), "t")
+    with pytest.raises(LatentLangError, match="no cloze sentences in 'ko'"):
+        cloze_prompts(CLOZE, words, "ko")
+
+
+def test_published_cloze_layout(tmp_path):
+    (tmp_path / "fr").mkdir()
+    pd.DataFrame(
+        {
+            "lang": "fr",
+            "word_original": ["dog"],
+            "word_translation": ["chien"],
+            "blank_prompt_translation_masked": ['Un "___" aboie. Réponse : "chien".'],
+        }
+    ).to_csv(tmp_path / "fr" / "clean.csv", index=False)
+    frame = load_cloze(tmp_path)
+    assert frame.to_dict("records") == [
+        {"en": "dog", "lang": "fr", "sentence": 'Un "___" aboie. Réponse : "chien".'}
+    ]

@@ -1,0 +1,208 @@
+"""Experiments: one config dataclass per task, one function that runs any of them.
+
+The same dataclasses drive the Python API and the CLI (``latentlang translate|repeat|cloze``):
+every field is a command-line option with the field's help text, and ``__post_init__`` checks
+the values the same way for both.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from latentlang.errors import LatentLangError
+from latentlang.languages import check_language
+from latentlang.loading import DEFAULT_MODEL, load_model
+from latentlang.models import LensModel
+from latentlang.results import LensResult
+from latentlang.study import run_prompts
+from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts
+from latentlang.words import load_cloze, load_words
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """Settings every task shares."""
+
+    model: str = _opt(DEFAULT_MODEL, "model: gemma-3-270m, a .gguf file, a model folder or a Hub id")
+    backend: str = _opt("hf", "capture backend", choices=["hf", "nnsight", "transformer_lens"])
+    words: str | None = _opt(None, "word list: a CSV with language columns or a folder of {lang}/clean.csv")
+    latent: str = _opt("en", "candidate latent languages whose word is measured too, comma-separated")
+    out: str | None = _opt(None, "output folder (default: runs/TASK-LANGS)")
+    batch_size: int = _opt(8, "prompts per forward pass")
+    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
+    dtype: str = _opt("auto", "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
+    n_shots: int = _opt(4, "demonstrations per prompt")
+    seed: int = _opt(0, "seed for drawing demonstrations")
+    top_k: int = _opt(10, "decoded tokens kept per layer")
+    ci: str = _opt("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
+
+    task = "task"
+
+    def __post_init__(self) -> None:
+        for lang in self.latent_languages:
+            check_language(lang)
+        for name in ("batch_size", "top_k"):
+            if getattr(self, name) < 1:
+                raise LatentLangError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_shots < 0:
+            raise LatentLangError(f"n_shots must be >= 0, got {self.n_shots}")
+        if self.out is None:
+            self.out = f"runs/{self.task}-{'-'.join(self.task_languages)}"
+
+    @property
+    def latent_languages(self) -> list[str]:
+        return [lang.strip() for lang in self.latent.split(",") if lang.strip()]
+
+    @property
+    def task_languages(self) -> list[str]:
+        """The task's own languages (source and target, or the one language)."""
+        raise NotImplementedError
+
+    @property
+    def languages(self) -> list[str]:
+        """Whose word probability is measured: the latent candidates, then the task's languages."""
+        return list(dict.fromkeys([*self.latent_languages, *self.task_languages]))
+
+    def meta(self) -> dict:
+        """What the result records about the task."""
+        return {"task": self.task, "n_shots": self.n_shots, "seed": self.seed, "words": self.words}
+
+    def prompts(self) -> list[TaskPrompt]:
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class TranslationConfig(RunConfig):
+    """Few-shot translation: ``Français: "chien" - 中文: "``."""
+
+    src: str = field(metadata={"help": "source language code, e.g. fr"})
+    tgt: str = field(metadata={"help": "target language code, e.g. zh"})
+    task = "translation"
+
+    def __post_init__(self) -> None:
+        check_language(self.src)
+        check_language(self.tgt)
+        if self.src == self.tgt:
+            raise LatentLangError(
+                f"--src and --tgt are both {self.src!r}; translation needs two languages "
+                "(latentlang repeat repeats a word in one language)"
+            )
+        super().__post_init__()
+
+    @property
+    def task_languages(self) -> list[str]:
+        return [self.src, self.tgt]
+
+    def meta(self) -> dict:
+        return {**super().meta(), "src": self.src, "tgt": self.tgt}
+
+    def prompts(self) -> list[TaskPrompt]:
+        words = load_words(self.words)
+        return translation_prompts(words, self.src, self.tgt, self.languages, self.n_shots, self.seed)
+
+
+@dataclass(kw_only=True)
+class RepetitionConfig(RunConfig):
+    """Few-shot repetition of a word in one language: ``Deutsch: "Sonne" - Deutsch: "``."""
+
+    lang: str = field(metadata={"help": "the language whose words are repeated, e.g. de"})
+    task = "repetition"
+
+    def __post_init__(self) -> None:
+        check_language(self.lang)
+        super().__post_init__()
+
+    @property
+    def task_languages(self) -> list[str]:
+        return [self.lang]
+
+    def meta(self) -> dict:
+        return {**super().meta(), "src": self.lang, "tgt": self.lang}
+
+    def prompts(self) -> list[TaskPrompt]:
+        words = load_words(self.words)
+        return repetition_prompts(words, self.lang, self.languages, self.n_shots, self.seed)
+
+
+@dataclass(kw_only=True)
+class ClozeConfig(RunConfig):
+    """Few-shot cloze: a sentence describing the word, the word masked, then ``Answer: "``."""
+
+    lang: str = field(metadata={"help": "the language of the sentences, e.g. fr"})
+    cloze: str | None = _opt(
+        None, "cloze sentences: a CSV (en, lang, sentence) or a folder of {lang}/clean.csv"
+    )
+    n_shots: int = _opt(2, "demonstrations per prompt")
+    task = "cloze"
+
+    def __post_init__(self) -> None:
+        check_language(self.lang)
+        super().__post_init__()
+
+    @property
+    def task_languages(self) -> list[str]:
+        return [self.lang]
+
+    def meta(self) -> dict:
+        return {**super().meta(), "src": self.lang, "tgt": self.lang, "cloze": self.cloze}
+
+    def prompts(self) -> list[TaskPrompt]:
+        sentences = load_cloze(self.cloze)
+        words = load_words(self.words)
+        return cloze_prompts(sentences, words, self.lang, self.languages, self.n_shots, self.seed)
+
+
+TASKS: dict[str, type[RunConfig]] = {
+    "translation": TranslationConfig,
+    "repetition": RepetitionConfig,
+    "cloze": ClozeConfig,
+}
+
+
+def run_task(config: RunConfig, lm: LensModel | None = None, progress: bool = True) -> LensResult:
+    """Run a task and return its result (finished batches are kept in ``config.out``).
+
+    Args:
+        config: The task and its settings.
+        lm: An already loaded model (then ``config.model``, ``device``, ``dtype`` and ``backend``
+            are not used); loaded from ``config`` when ``None``.
+        progress: Show a progress bar.
+    """
+    prompts = config.prompts()
+    lm = lm or load_model(config.model, device=config.device, dtype=config.dtype, backend=config.backend)
+    return run_prompts(
+        lm,
+        prompts,
+        config.languages,
+        meta=config.meta(),
+        batch_size=config.batch_size,
+        top_k=config.top_k,
+        out_dir=config.out,
+        progress=progress,
+    )
+
+
+def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[str, Path]:
+    """Write ``summary.csv`` and the figures (PNG and PDF) into ``out``.
+
+    (:func:`run_task` already saved ``result.npz`` there; :meth:`LensResult.save` writes a
+    result computed without an output folder.)
+    """
+    from latentlang.plots import language_mass_figure, latent_language_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"summary": out / "summary.csv"}
+    result.summary(method=ci).to_csv(written["summary"], index=False)
+    figures = {
+        "latent_language": latent_language_figure(result, method=ci),
+        "language_mass": language_mass_figure(result),
+    }
+    for name, fig in figures.items():
+        for ext in ("png", "pdf"):
+            written[f"{name}.{ext}"] = out / f"{name}.{ext}"
+            fig.savefig(written[f"{name}.{ext}"], dpi=200, bbox_inches="tight")
+    return written
