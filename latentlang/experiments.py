@@ -37,6 +37,11 @@ class RunConfig:
     n_shots: int = _opt(4, "demonstrations per prompt")
     seed: int = _opt(0, "seed for drawing demonstrations")
     top_k: int = _opt(10, "decoded tokens kept per layer")
+    overlap: str = _opt(
+        "drop",
+        "when languages' token sets share a token: drop the concept (published) or exclude the shared tokens",
+        choices=["drop", "exclude"],
+    )
     ci: str = _opt("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
 
     task = "task"
@@ -180,6 +185,7 @@ def run_task(config: RunConfig, lm: LensModel | None = None, progress: bool = Tr
         meta=config.meta(),
         batch_size=config.batch_size,
         top_k=config.top_k,
+        overlap=config.overlap,
         out_dir=config.out,
         progress=progress,
     )

@@ -25,7 +25,7 @@ from latentlang.lens import TokenSetIndex
 from latentlang.models import LensModel
 from latentlang.results import LensResult
 from latentlang.tasks import TaskPrompt
-from latentlang.tokens import TokenSet, find_collisions, require_tokens
+from latentlang.tokens import TokenSet, require_tokens, resolve_overlaps
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,12 @@ class PreparedPrompts:
     dropped: dict[str, str]
 
 
-def prepare(lm: LensModel, prompts: list[TaskPrompt], languages: list[str]) -> PreparedPrompts:
-    """Build each prompt's token sets and drop concepts whose languages share a token.
+def prepare(
+    lm: LensModel, prompts: list[TaskPrompt], languages: list[str], overlap: str = "drop"
+) -> PreparedPrompts:
+    """Build each prompt's token sets and apply the overlap policy (see
+    :func:`latentlang.tokens.resolve_overlaps`): by default, drop concepts whose languages share
+    a token.
 
     Raises:
         LatentLangError: No prompts, a word without any token, or every concept dropped.
@@ -60,9 +64,9 @@ def prepare(lm: LensModel, prompts: list[TaskPrompt], languages: list[str]) -> P
     for prompt in prompts:
         by_lang = {lang: lm.vocab.token_set(prompt.answers[lang]) for lang in languages}
         require_tokens(by_lang, lm.name)
-        clashes = find_collisions(by_lang)
-        if clashes:
-            dropped[prompt.concept] = ", ".join(f"{a}/{b}" for a, b in clashes) + " share tokens"
+        by_lang, why = resolve_overlaps(by_lang, overlap)
+        if by_lang is None:
+            dropped[prompt.concept] = why
             continue
         kept.append(prompt)
         sets.append([by_lang[lang] for lang in languages])
@@ -89,6 +93,7 @@ def run_prompts(
     meta: dict | None = None,
     batch_size: int = 8,
     top_k: int = 10,
+    overlap: str = "drop",
     out_dir: str | Path | None = None,
     progress: bool = True,
 ) -> LensResult:
@@ -101,6 +106,8 @@ def run_prompts(
         meta: Task description recorded in the result (task, src, tgt, ...).
         batch_size: Prompts per forward pass.
         top_k: Decoded tokens kept per layer (also the language-mass pool).
+        overlap: What to do when languages share a token: ``"drop"`` the concept (published) or
+            ``"exclude"`` the shared tokens (see :func:`latentlang.tokens.resolve_overlaps`).
         out_dir: Folder for the run: ``run.json`` (settings), ``parts/`` (finished batches, while
             the run is going) and ``result.npz`` (at the end). A rerun with the same settings
             resumes from the parts, or loads the finished result. ``None`` keeps all in memory.
@@ -108,7 +115,7 @@ def run_prompts(
     """
     if batch_size < 1 or top_k < 1:
         raise LatentLangError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
-    prepared = prepare(lm, prompts, languages)
+    prepared = prepare(lm, prompts, languages, overlap)
     meta = {
         **(meta or {}),
         "model": lm.name,
@@ -116,6 +123,7 @@ def run_prompts(
         "backend": lm.backend.name,
         "languages": languages,
         "top_k": top_k,
+        "overlap": overlap,
         "n_concepts": len(prompts),
         "n_dropped": len(prepared.dropped),
         "dropped": prepared.dropped,
@@ -186,7 +194,19 @@ def _run_batch(
 
 def _fingerprint(meta: dict, prompts: list[TaskPrompt]) -> str:
     """What must match for saved parts to be reused: settings and every prompt and answer."""
-    keys = ("model", "dtype", "languages", "top_k", "task", "src", "tgt", "n_shots", "seed", "words")
+    keys = (
+        "model",
+        "dtype",
+        "languages",
+        "top_k",
+        "overlap",
+        "task",
+        "src",
+        "tgt",
+        "n_shots",
+        "seed",
+        "words",
+    )
     payload = json.dumps(
         [{k: meta.get(k) for k in keys}, [(p.text, p.answers) for p in prompts]],
         ensure_ascii=False,

@@ -126,6 +126,39 @@ def find_collisions(sets: dict[str, TokenSet]) -> list[tuple[str, str]]:
     return [(a, b) for a, b in combinations(sets, 2) if set(sets[a].ids) & set(sets[b].ids)]
 
 
+def resolve_overlaps(
+    sets: dict[str, TokenSet], policy: str = "drop"
+) -> tuple[dict[str, TokenSet] | None, str]:
+    """Apply an overlap policy to one concept's token sets.
+
+    Args:
+        sets: Language -> token set of the concept's word.
+        policy: ``"drop"`` (published): a concept whose languages share any token is dropped.
+            ``"exclude"``: shared tokens are removed from every set, so each language keeps
+            only the tokens that are its own (狗 and 犬 keep themselves, losing only their shared
+            first byte); a concept is dropped only if a set is left empty (猫 in zh and ja).
+
+    Returns:
+        The sets to measure (``None`` if the concept is dropped) and, if dropped, why.
+    """
+    clashes = find_collisions(sets)
+    if not clashes:
+        return sets, ""
+    why = ", ".join(f"{a}/{b}" for a, b in clashes) + " share tokens"
+    if policy == "drop":
+        return None, why
+    if policy != "exclude":
+        raise LatentLangError(f"unknown overlap policy {policy!r}; use drop or exclude")
+    kept = {}
+    for lang, token_set in sets.items():
+        others = {i for other, s in sets.items() if other != lang for i in s.ids}
+        own = tuple(i for i in token_set.ids if i not in others)
+        if not own:
+            return None, f"every {lang} token is shared ({why})"
+        kept[lang] = TokenSet(token_set.word, own, token_set.first_id)
+    return kept, ""
+
+
 def require_tokens(sets: dict[str, TokenSet], model_name: str) -> None:
     """Raise if any word has no token at all in this vocabulary."""
     for language, token_set in sets.items():

@@ -4,7 +4,7 @@ import pytest
 from conftest import tiny_tokenizer
 
 from latentlang.errors import LatentLangError
-from latentlang.tokens import TokenSet, VocabIndex, find_collisions, require_tokens
+from latentlang.tokens import TokenSet, VocabIndex, find_collisions, require_tokens, resolve_overlaps
 
 CORPUS = [
     "chien chien chat chat 狗 狗 猫 собака собака",
@@ -100,3 +100,16 @@ def test_gemma_token_sets(gemma):
     for word in ["chien", "собака", "花", "개", "كلب", "Hund"]:
         for t in names(word):
             assert t.replace("▁", "").strip(), f"{word}: whitespace token {t!r}"
+
+
+def test_overlap_policies():
+    zh, ja = TokenSet("狗", (7, 40), 40), TokenSet("犬", (7, 41), 41)
+    en = TokenSet("dog", (1, 2), 2)
+    sets = {"en": en, "zh": zh, "ja": ja}
+    dropped, why = resolve_overlaps(sets, "drop")
+    assert dropped is None and why == "zh/ja share tokens"
+    kept, _ = resolve_overlaps(sets, "exclude")
+    assert kept["zh"].ids == (40,) and kept["ja"].ids == (41,) and kept["en"] == en
+    same = {"zh": TokenSet("猫", (9,), 9), "ja": TokenSet("猫", (9,), 9)}
+    assert resolve_overlaps(same, "exclude")[0] is None
+    assert resolve_overlaps({"en": en}, "drop") == ({"en": en}, "")

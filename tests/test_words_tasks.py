@@ -181,3 +181,15 @@ def test_published_cloze_layout(tmp_path):
     assert frame.to_dict("records") == [
         {"en": "dog", "lang": "fr", "sentence": 'Un "___" aboie. Réponse : "chien".'}
     ]
+
+
+def test_shipped_cloze_sentences():
+    from latentlang.tasks import cloze_answer
+
+    sentences = load_cloze()
+    words = load_words().table.set_index("en")
+    for lang in ["en", "de", "fr", "ru", "zh", "ja"]:
+        mine = sentences[sentences.lang == lang]
+        assert mine.en.nunique() >= 100, lang
+        for concept, sentence in zip(mine.en, mine.sentence):
+            assert cloze_answer(sentence, concept, lang) == words.loc[concept, lang], (lang, concept)
