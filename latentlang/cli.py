@@ -11,6 +11,7 @@ import logging
 import sys
 import types
 import typing
+from pathlib import Path
 
 from latentlang.errors import LatentLangError
 
@@ -38,8 +39,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
 def _run(config_class: type, args: argparse.Namespace) -> int:
     from latentlang.experiments import run_task, write_outputs
 
-    fields = {f.name for f in dataclasses.fields(config_class)}
-    config = config_class(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_class(**_fields_of(config_class, args))
     result = run_task(config, progress=not args.quiet)
     written = write_outputs(result, config.out, ci=config.ci)
     _report(result)
@@ -48,12 +48,58 @@ def _run(config_class: type, args: argparse.Namespace) -> int:
 
 
 def _report(result) -> None:
-    """A few lines of what was measured: the last layer and each language's peak."""
-    wide = result.summary().pivot(index="layer", columns="language", values="mean")[result.languages]
-    last = ", ".join(f"{lang} {p:.3f}" for lang, p in wide.iloc[-1].items())
+    """A few lines of what was measured: last-layer means and each language's peak."""
+    from latentlang.measures import key_numbers
+
+    numbers = key_numbers(result)
+    last = ", ".join(f"{lang} {numbers[f'last_p_{lang}']:.3f}" for lang in result.languages)
     print(f"{result.n_prompts} concepts; mean probability at the last layer: {last}")
     for lang in result.languages:
-        print(f"  peak P({lang}) = {wide[lang].max():.3f} at layer {int(wide[lang].idxmax())}")
+        print(f"  peak P({lang}) = {numbers[f'peak_p_{lang}']:.3f} at layer {numbers[f'peak_layer_{lang}']}")
+    if numbers.get("en_leads_tgt_layers"):
+        print(
+            f"  P(en) > P({result.meta['tgt']}) (paired 95%, P(en) >= 0.01) at layers {numbers['en_leads_tgt_layers']}"
+        )
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from latentlang.grid import GridConfig, grid_table, run_grid
+    from latentlang.plots import grid_figure, grid_summary_figure
+
+    config = GridConfig(**_fields_of(GridConfig, args))
+    results = run_grid(config, progress=not args.quiet)
+    table = grid_table(results)
+    table.to_csv(f"{config.out}/grid.csv", index=False)
+    for name, fig in (("grid", grid_figure(results)), ("grid_summary", grid_summary_figure(table))):
+        for ext in ("png", "pdf"):
+            fig.savefig(f"{config.out}/{name}.{ext}", dpi=200, bbox_inches="tight")
+    columns = ["cell", "concepts", "takeover_layer", "peak_en_middle", "peak_en_middle_layer"]
+    print(table[[c for c in columns if c in table]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {config.out}/: grid.csv, grid.png/pdf, grid_summary.png/pdf and one folder per cell")
+    return 0
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from latentlang.loading import load_model
+    from latentlang.plots import token_grid_figure
+    from latentlang.token_grid import TokenGridConfig, token_grid
+
+    config = TokenGridConfig(**_fields_of(TokenGridConfig, args))
+    lm = load_model(config.model, device=config.device, dtype=config.dtype, backend=config.backend)
+    grid = token_grid(lm, config.prompt, top_k=config.top_k)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid.to_dataframe().to_csv(out / "token_grid.csv", index=False)
+    fig = token_grid_figure(grid, last=config.last)
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"token_grid.{ext}", dpi=200, bbox_inches="tight")
+    print(f"wrote {out}/: token_grid.csv, token_grid.png, token_grid.pdf")
+    return 0
+
+
+def _fields_of(config_class: type, args: argparse.Namespace) -> dict:
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return {k: v for k, v in vars(args).items() if k in names}
 
 
 #: Sub-command -> (task name, one-line help).
@@ -76,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_arguments(sub, TASKS[task])
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(func=lambda args, config_class=TASKS[task]: _run(config_class, args))
+    from latentlang.grid import GridConfig
+    from latentlang.token_grid import TokenGridConfig
+
+    for command, config_class, func, help in (
+        ("grid", GridConfig, _grid, "a task over every language pair of a set, on one loaded model"),
+        (
+            "tokens",
+            TokenGridConfig,
+            _tokens,
+            "logit-lens token grid of one prompt: top token per layer and position",
+        ),
+    ):
+        sub = commands.add_parser(command, help=help, description=help)
+        add_config_arguments(sub, config_class)
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        sub.set_defaults(func=func)
     return parser
 
 

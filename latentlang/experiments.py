@@ -44,7 +44,7 @@ class RunConfig:
     )
     ci: str = _opt("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
 
-    task = "task"
+    TASK = "task"
 
     def __post_init__(self) -> None:
         for lang in self.latent_languages:
@@ -52,10 +52,10 @@ class RunConfig:
         for name in ("batch_size", "top_k"):
             if getattr(self, name) < 1:
                 raise LatentLangError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.n_shots < 0:
+        if self.n_shots is not None and self.n_shots < 0:
             raise LatentLangError(f"n_shots must be >= 0, got {self.n_shots}")
         if self.out is None:
-            self.out = f"runs/{self.task}-{'-'.join(self.task_languages)}"
+            self.out = f"runs/{self.TASK}-{'-'.join(self.task_languages)}"
 
     @property
     def latent_languages(self) -> list[str]:
@@ -73,7 +73,13 @@ class RunConfig:
 
     def meta(self) -> dict:
         """What the result records about the task."""
-        return {"task": self.task, "n_shots": self.n_shots, "seed": self.seed, "words": self.words}
+        return {
+            "task": self.TASK,
+            "latent": self.latent_languages,
+            "n_shots": self.n_shots,
+            "seed": self.seed,
+            "words": self.words,
+        }
 
     def prompts(self) -> list[TaskPrompt]:
         raise NotImplementedError
@@ -85,7 +91,7 @@ class TranslationConfig(RunConfig):
 
     src: str = field(metadata={"help": "source language code, e.g. fr"})
     tgt: str = field(metadata={"help": "target language code, e.g. zh"})
-    task = "translation"
+    TASK = "translation"
 
     def __post_init__(self) -> None:
         check_language(self.src)
@@ -114,7 +120,7 @@ class RepetitionConfig(RunConfig):
     """Few-shot repetition of a word in one language: ``Deutsch: "Sonne" - Deutsch: "``."""
 
     lang: str = field(metadata={"help": "the language whose words are repeated, e.g. de"})
-    task = "repetition"
+    TASK = "repetition"
 
     def __post_init__(self) -> None:
         check_language(self.lang)
@@ -141,7 +147,7 @@ class ClozeConfig(RunConfig):
         None, "cloze sentences: a CSV (en, lang, sentence) or a folder of {lang}/clean.csv"
     )
     n_shots: int = _opt(2, "demonstrations per prompt")
-    task = "cloze"
+    TASK = "cloze"
 
     def __post_init__(self) -> None:
         check_language(self.lang)
@@ -197,7 +203,7 @@ def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[st
     (:func:`run_task` already saved ``result.npz`` there; :meth:`LensResult.save` writes a
     result computed without an output folder.)
     """
-    from latentlang.plots import language_mass_figure, latent_language_figure
+    from latentlang.plots import language_mass_figure, latent_language_figure, latent_languages_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +213,8 @@ def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[st
         "latent_language": latent_language_figure(result, method=ci),
         "language_mass": language_mass_figure(result),
     }
+    if len(result.meta.get("latent", [])) > 1:  # several candidate latent languages
+        figures["latent_languages"] = latent_languages_figure(result, method=ci)
     for name, fig in figures.items():
         for ext in ("png", "pdf"):
             written[f"{name}.{ext}"] = out / f"{name}.{ext}"

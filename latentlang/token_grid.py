@@ -1,0 +1,115 @@
+"""The logit-lens token grid of one prompt: the top decoded tokens at every layer and position.
+
+Positions are read-out as rows of one batch, so the lens's vocabulary chunking bounds memory even
+on a 256k vocabulary: no ``[layer, position, vocab]`` tensor is built.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float
+
+from latentlang.errors import LatentLangError
+from latentlang.loading import DEFAULT_MODEL
+from latentlang.models import LensModel
+
+
+@dataclass
+class TokenGridConfig:
+    """Settings of ``latentlang tokens``."""
+
+    prompt: str = field(metadata={"help": "the prompt to decode"})
+    model: str = field(
+        default=DEFAULT_MODEL, metadata={"help": "model: gemma-3-270m, a .gguf file, a folder, a Hub id"}
+    )
+    backend: str = field(
+        default="hf", metadata={"help": "capture backend", "choices": ["hf", "nnsight", "transformer_lens"]}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16"})
+    top_k: int = field(default=5, metadata={"help": "decoded tokens kept per cell"})
+    last: int = field(default=24, metadata={"help": "positions shown in the figure (the last ones)"})
+    out: str = field(default="runs/token-grid", metadata={"help": "output folder"})
+
+    def __post_init__(self) -> None:
+        if not self.prompt:
+            raise LatentLangError("--prompt is empty; give the text to decode")
+        if self.top_k < 1 or self.last < 1:
+            raise LatentLangError(f"top_k and last must be at least 1, got {self.top_k} and {self.last}")
+
+
+@dataclass
+class TokenGrid:
+    """What the lens decodes from every layer at every position of one prompt.
+
+    Attributes:
+        prompt: The prompt.
+        model: The model's name.
+        input_tokens: The prompt's tokens, one per position.
+        top_tokens: Text of the ``k`` most probable decoded tokens per layer and position.
+        top_probs: Their probabilities.
+        top_labels: Their language labels (see :mod:`latentlang.langid`).
+        entropy: Entropy (bits) of each decoded distribution.
+    """
+
+    prompt: str
+    model: str
+    input_tokens: list[str]
+    top_tokens: np.ndarray
+    top_probs: Float[np.ndarray, "layer pos k"]
+    top_labels: np.ndarray
+    entropy: Float[np.ndarray, "layer pos"]
+
+    def __post_init__(self) -> None:
+        layers, positions, k = self.top_probs.shape
+        if self.top_tokens.shape != (layers, positions, k) or self.top_labels.shape != (layers, positions, k):
+            raise ValueError("top_tokens, top_probs and top_labels must share the shape [layer, pos, k]")
+        if len(self.input_tokens) != positions or self.entropy.shape != (layers, positions):
+            raise ValueError("input_tokens and entropy must match the grid's positions and layers")
+
+    @property
+    def n_layers(self) -> int:
+        return self.top_probs.shape[0]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Long format: ``layer, position, input_token, rank, token, prob, language``."""
+        layer, pos, rank = np.indices(self.top_probs.shape).reshape(3, -1)
+        return pd.DataFrame(
+            {
+                "layer": layer,
+                "position": pos,
+                "input_token": np.asarray(self.input_tokens)[pos],
+                "rank": rank,
+                "token": self.top_tokens.reshape(-1),
+                "prob": self.top_probs.reshape(-1),
+                "language": self.top_labels.reshape(-1),
+            }
+        )
+
+
+def token_grid(lm: LensModel, prompt: str, top_k: int = 5) -> TokenGrid:
+    """Decode every layer at every position of ``prompt`` with the logit lens.
+
+    Raises:
+        LatentLangError: The prompt is empty or longer than the model's context.
+    """
+    if not prompt:
+        raise LatentLangError("cannot decode an empty prompt; give some text")
+    batch = lm.tokenize([prompt])
+    seq = batch.input_ids.shape[1]
+    captured = lm.capture(batch, torch.arange(seq, device=lm.device)[None])
+    per_position = captured.residuals[0].transpose(0, 1)  # [pos, layer, d_model]
+    readout = lm.lens.readout(per_position, None, top_k)
+    top_ids = readout.top_ids.transpose(0, 1).cpu().numpy()  # [layer, pos, k]
+    labels = np.asarray(lm.languages.labels)[lm.languages.tags[top_ids]]
+    return TokenGrid(
+        prompt=prompt,
+        model=lm.name,
+        input_tokens=[lm.token_text(i) for i in batch.input_ids[0].tolist()],
+        top_tokens=np.vectorize(lm.token_text, otypes=[str])(top_ids),
+        top_probs=readout.top_logprob.exp().transpose(0, 1).cpu().numpy(),
+        top_labels=labels,
+        entropy=readout.entropy_bits.transpose(0, 1).cpu().numpy(),
+    )
