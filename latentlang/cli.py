@@ -57,9 +57,8 @@ def _report(result) -> None:
     for lang in result.languages:
         print(f"  peak P({lang}) = {numbers[f'peak_p_{lang}']:.3f} at layer {numbers[f'peak_layer_{lang}']}")
     if numbers.get("en_leads_tgt_layers"):
-        print(
-            f"  P(en) > P({result.meta['tgt']}) (paired 95%, P(en) >= 0.01) at layers {numbers['en_leads_tgt_layers']}"
-        )
+        tgt, layers = result.meta["tgt"], numbers["en_leads_tgt_layers"]
+        print(f"  P(en) > P({tgt}) (paired 95%, P(en) >= 0.01) at layers {layers}")
 
 
 def _grid(args: argparse.Namespace) -> int:
