@@ -151,6 +151,12 @@ class LensResult:
         if not path.is_file():
             raise LatentLangError(f"no saved result at {str(path)!r}")
         with np.load(path, allow_pickle=False) as data:
+            missing = {"probs", "entropy", "energy", "top_ids", "mass", "meta"} - set(data.files)
+            if missing:
+                raise LatentLangError(
+                    f"{path} lacks {', '.join(sorted(missing))}: it was saved by another latentlang "
+                    "version; rerun the task to recreate it"
+                )
             prompts = pd.DataFrame(
                 {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("prompt:")}
             )

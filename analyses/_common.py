@@ -1,0 +1,53 @@
+"""Helpers shared by the analysis scripts: command-line options, running a task into figures/,
+and writing each script's measured numbers into its section of figures/README.md."""
+
+import argparse
+import re
+from pathlib import Path
+
+import latentlang
+from latentlang.experiments import run_task, write_outputs
+from latentlang.measures import key_numbers
+
+README = Path(__file__).resolve().parent.parent / "figures" / "README.md"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """Options every script takes: model, device, output folder, batch size."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--model", default=latentlang.DEFAULT_MODEL)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="figures")
+    p.add_argument("--batch-size", type=int, default=16)
+    return p
+
+
+def run_into(config, lm, out: Path) -> dict:
+    """Run ``config`` on ``lm`` with outputs in ``out``; return the run's key numbers."""
+    config.out = str(out)
+    result = run_task(config, lm=lm)
+    write_outputs(result, out, ci=config.ci)
+    return key_numbers(result)
+
+
+def numbers_table(rows: list[dict], name: str) -> str:
+    """A markdown table: one row per run, peak and last-layer probabilities per language."""
+    lines = [f"| {name} | concepts | peak P (layer) per language | last-layer P | target leads from | "
+             "P(en) > P(tgt) at layers |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        langs = [k.removeprefix("peak_p_") for k in row if k.startswith("peak_p_")]
+        peaks = ", ".join(f"{lang} {row[f'peak_p_{lang}']:.3f} ({row[f'peak_layer_{lang}']})" for lang in langs)
+        last = ", ".join(f"{lang} {row[f'last_p_{lang}']:.3f}" for lang in langs)
+        cell = row["tgt"] if row["src"] == row["tgt"] else f"{row['src']}→{row['tgt']}"
+        leads = row.get("en_leads_tgt_layers", "")
+        lines.append(f"| {cell} | {row['concepts']} | {peaks} | {last} | {row.get('takeover_layer', '')} | {leads} |")
+    return "\n".join(lines)
+
+
+def update_readme(section: str, text: str) -> None:
+    """Replace the text between ``<!-- section -->`` and ``<!-- /section -->`` in figures/README.md."""
+    readme = README.read_text()
+    pattern = re.compile(rf"(<!-- {section} -->\n).*?(\n<!-- /{section} -->)", re.S)
+    if not pattern.search(readme):
+        raise SystemExit(f"figures/README.md has no <!-- {section} --> section")
+    README.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), readme))
