@@ -32,22 +32,29 @@ def run_into(config, lm, out: Path) -> dict:
 
 def numbers_table(rows: list[dict], name: str) -> str:
     """A markdown table: one row per run, peak and last-layer probabilities per language."""
-    lines = [f"| {name} | concepts | peak P (layer) per language | last-layer P | target leads from | "
-             "P(en) > P(tgt) at layers |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| {name} | concepts | peak P (layer) per language | last-layer P | target leads from | "
+        "P(en) > P(tgt) at layers |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in rows:
         langs = [k.removeprefix("peak_p_") for k in row if k.startswith("peak_p_")]
-        peaks = ", ".join(f"{lang} {row[f'peak_p_{lang}']:.3f} ({row[f'peak_layer_{lang}']})" for lang in langs)
+        peaks = ", ".join(
+            f"{lang} {row[f'peak_p_{lang}']:.3f} ({row[f'peak_layer_{lang}']})" for lang in langs
+        )
         last = ", ".join(f"{lang} {row[f'last_p_{lang}']:.3f}" for lang in langs)
         cell = row["tgt"] if row["src"] == row["tgt"] else f"{row['src']}→{row['tgt']}"
         leads = row.get("en_leads_tgt_layers", "")
-        lines.append(f"| {cell} | {row['concepts']} | {peaks} | {last} | {row.get('takeover_layer', '')} | {leads} |")
+        lines.append(
+            f"| {cell} | {row['concepts']} | {peaks} | {last} | {row.get('takeover_layer', '')} | {leads} |"
+        )
     return "\n".join(lines)
 
 
 def update_readme(section: str, text: str) -> None:
     """Replace the text between ``<!-- section -->`` and ``<!-- /section -->`` in figures/README.md."""
     readme = README.read_text()
-    pattern = re.compile(rf"(<!-- {section} -->\n).*?(\n<!-- /{section} -->)", re.S)
+    pattern = re.compile(rf"(<!-- {section} -->).*?(<!-- /{section} -->)", re.S)
     if not pattern.search(readme):
         raise SystemExit(f"figures/README.md has no <!-- {section} --> section")
-    README.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), readme))
+    README.write_text(pattern.sub(lambda m: f"{m.group(1)}\n{text}\n{m.group(2)}", readme))

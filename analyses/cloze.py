@@ -19,8 +19,11 @@ def main() -> None:
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
     rows = [
-        run_into(ClozeConfig(lang=lang, model=args.model, batch_size=args.batch_size), lm,
-                 Path(args.out) / f"cloze-{lang}")
+        run_into(
+            ClozeConfig(lang=lang, model=args.model, batch_size=args.batch_size),
+            lm,
+            Path(args.out) / f"cloze-{lang}",
+        )
         for lang in args.langs.split(",")
     ]
     update_readme("cloze", numbers_table(rows, "language"))

@@ -22,8 +22,13 @@ def main() -> None:
     options.add_argument("--task", default="translation")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
-    config = GridConfig(task=args.task, langs=args.langs, model=args.model, batch_size=args.batch_size,
-                        out=f"runs/grid-{args.task}")
+    config = GridConfig(
+        task=args.task,
+        langs=args.langs,
+        model=args.model,
+        batch_size=args.batch_size,
+        out=f"runs/grid-{args.task}",
+    )
     results = run_grid(config, lm=lm)
     table = grid_table(results)
     out = Path(args.out) / f"grid-{args.task}"

@@ -22,9 +22,17 @@ def main() -> None:
     options.add_argument("--latent", default="en,ja")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
-    config = TranslationConfig(src=args.src, tgt=args.tgt, latent=args.latent, overlap="exclude",
-                               model=args.model, batch_size=args.batch_size)
-    row = run_into(config, lm, Path(args.out) / f"latent-{args.latent.replace(',', '-')}-{args.src}-{args.tgt}")
+    config = TranslationConfig(
+        src=args.src,
+        tgt=args.tgt,
+        latent=args.latent,
+        overlap="exclude",
+        model=args.model,
+        batch_size=args.batch_size,
+    )
+    row = run_into(
+        config, lm, Path(args.out) / f"latent-{args.latent.replace(',', '-')}-{args.src}-{args.tgt}"
+    )
     update_readme("latent-languages", numbers_table([row], "pair"))
 
 

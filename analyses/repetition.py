@@ -19,8 +19,11 @@ def main() -> None:
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
     rows = [
-        run_into(RepetitionConfig(lang=lang, model=args.model, batch_size=args.batch_size), lm,
-                 Path(args.out) / f"repetition-{lang}")
+        run_into(
+            RepetitionConfig(lang=lang, model=args.model, batch_size=args.batch_size),
+            lm,
+            Path(args.out) / f"repetition-{lang}",
+        )
         for lang in args.langs.split(",")
     ]
     update_readme("repetition", numbers_table(rows, "language"))

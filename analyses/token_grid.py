@@ -30,11 +30,18 @@ def main() -> None:
     fig = token_grid_figure(grid, last=14)
     for ext in ("png", "pdf"):
         fig.savefig(out / f"token_grid.{ext}", dpi=170, bbox_inches="tight")
-    last = [(layer, grid.top_tokens[layer, -1, 0], float(grid.top_probs[layer, -1, 0]))
-            for layer in range(grid.n_layers) if grid.top_probs[layer, -1, 0] >= 0.3]
-    update_readme("token-grid", f"Prompt ends `{prompt.text.splitlines()[-1]}`; top token at the last position "
-                  "with probability ≥ 0.3: " + "; ".join(f"layer {layer}: `{tok.strip()}` {p:.2f}"
-                                                       for layer, tok, p in last) + ".")
+    last = [
+        (layer, grid.top_tokens[layer, -1, 0], float(grid.top_probs[layer, -1, 0]))
+        for layer in range(grid.n_layers)
+        if grid.top_probs[layer, -1, 0] >= 0.3
+    ]
+    update_readme(
+        "token-grid",
+        f"Prompt ends `{prompt.text.splitlines()[-1]}`; top token at the last position "
+        "with probability ≥ 0.3: "
+        + "; ".join(f"layer {layer}: `{tok.strip()}` {p:.2f}" for layer, tok, p in last)
+        + ".",
+    )
 
 
 if __name__ == "__main__":

@@ -230,3 +230,61 @@ def test_repeat_and_cloze_commands(tiny_dir, words_csv, tmp_path, capsys):
     assert result.prompts.text[0].endswith('Réponse : "')
     code, _, err = main_run(capsys, "cloze", "--lang", "ko", "--model", tiny_dir, "--cloze", cloze)
     assert code == 2 and "no cloze sentences in 'ko'" in err
+
+
+def test_grid_reuses_one_loaded_model(tiny_dir, words_csv, tmp_path, capsys, monkeypatch):
+    import latentlang.grid
+
+    loads = []
+    real_load = latentlang.grid.load_model
+    monkeypatch.setattr(latentlang.grid, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    out = tmp_path / "grid"
+    code, stdout, err = main_run(
+        capsys,
+        "grid",
+        "--task",
+        "translation",
+        "--langs",
+        "fr,zh,en",
+        "--model",
+        tiny_dir,
+        "--words",
+        words_csv,
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    assert len(loads) == 1
+    table = pd.read_csv(out / "grid.csv")
+    assert sorted(table.cell) == sorted(
+        f"translation-{s}-{t}" for s in ("fr", "zh", "en") for t in ("fr", "zh", "en") if s != t
+    )
+    for name in ("grid.png", "grid_summary.pdf", "translation-zh-en/summary.csv"):
+        assert (out / name).is_file(), name
+
+
+def test_grid_of_one_language_is_refused(capsys):
+    code, _, err = main_run(capsys, "grid", "--task", "repetition", "--langs", "fr")
+    assert code == 2 and "a grid needs at least two languages" in err
+
+
+def test_tokens_command(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "tokens"
+    code, _, err = main_run(
+        capsys,
+        "tokens",
+        "--prompt",
+        'Français: "chien" - 中文: "',
+        "--model",
+        tiny_dir,
+        "--out",
+        out,
+        "--top-k",
+        3,
+    )
+    assert code == 0, err
+    cells = pd.read_csv(out / "token_grid.csv")
+    assert set(cells["rank"]) == {0, 1, 2} and cells.layer.max() == 2
+    assert (out / "token_grid.png").is_file()
+    code, _, err = main_run(capsys, "tokens", "--prompt", "", "--model", tiny_dir)
+    assert code == 2 and "--prompt is empty" in err

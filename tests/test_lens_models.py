@@ -139,3 +139,33 @@ def test_three_backends_agree_through_load_model(arch, saved_tokenizer, tmp_path
     for backend in ("nnsight", "transformer_lens"):
         assert_close(captured[backend].residuals, captured["hf"].residuals, atol=1e-5, rtol=1e-4)
         assert_close(captured[backend].final_logits, captured["hf"].final_logits, atol=1e-4, rtol=1e-4)
+
+
+def test_token_grid_cells_are_the_lens_at_each_position():
+    from conftest import tiny_tokenizer
+
+    from latentlang.token_grid import token_grid
+
+    tok = tiny_tokenizer(["the dog chien chat"] * 20)
+    lm = LensModel.from_hf(tiny_model("gemma3", vocab_size=len(tok)), tok)
+    grid = token_grid(lm, "the dog chien chat the", top_k=3)
+    batch = lm.tokenize(["the dog chien chat the"])
+    seq = batch.input_ids.shape[1]
+    assert grid.top_probs.shape == (lm.n_layers + 1, seq, 3)
+    for position in (0, seq // 2, seq - 1):
+        h = lm.capture(batch, torch.tensor([[position]])).residuals[:, :, 0]
+        readout = lm.lens.readout(h, None, 3)
+        assert_close(torch.from_numpy(grid.top_probs[:, position]), readout.top_logprob[0].exp())
+        assert_close(torch.from_numpy(grid.entropy[:, position]), readout.entropy_bits[0])
+    assert grid.input_tokens == [lm.token_text(i) for i in batch.input_ids[0].tolist()]
+
+
+def test_prompt_longer_than_the_context_is_refused():
+    from conftest import tiny_tokenizer
+
+    from latentlang import LatentLangError
+
+    tok = tiny_tokenizer(["the dog chien chat"] * 20)
+    lm = LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)  # 64 positions
+    with pytest.raises(LatentLangError, match="reads at most 64"):
+        lm.tokenize(["the dog chien chat " * 40])

@@ -60,7 +60,7 @@ def token_grid_figure(grid: TokenGrid, last: int | None = 24) -> Figure:
 
 def _short(text: str, width: int = 7) -> str:
     """A token's text for a cell: control characters spelled out, ``$`` kept from mathtext."""
-    text = text.replace("\n", "\\n").replace("\t", "\\t")
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     text = text if len(text) <= width else text[: width - 1] + "…"
     return text.replace("$", r"\$")
 
