@@ -1,22 +1,17 @@
-"""Run a task's prompts through a model and the lens, batch by batch, resumably.
+"""Run a task's prompts through a model and the lens, batch by batch, resumably (see
+:mod:`latentlang.runs`).
 
 :func:`run_prompts` is the engine every task uses: token sets per prompt (concepts whose languages
 share a token are dropped and reported), left-padded batches, residuals at the last token, the lens
-read-out on the model's device, and the per-language mass of the top-k tokens. With an output
-folder it writes each finished batch to ``parts/`` as it goes; a rerun with the same settings loads
-those and computes only what is missing, so an interrupted run loses at most one batch.
+read-out on the model's device, and the per-language mass of the top-k tokens.
 """
 
-import hashlib
-import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from latentlang import __version__
 from latentlang.errors import LatentLangError
@@ -24,13 +19,11 @@ from latentlang.langid import language_mass
 from latentlang.lens import TokenSetIndex
 from latentlang.models import LensModel
 from latentlang.results import LensResult
+from latentlang.runs import fingerprint, run_batches
 from latentlang.tasks import TaskPrompt
 from latentlang.tokens import TokenSet, require_tokens, resolve_overlaps
 
 log = logging.getLogger(__name__)
-
-#: The finished result's file name inside a run's output folder.
-RESULT_FILE = "result.npz"
 
 
 @dataclass(frozen=True)
@@ -129,31 +122,35 @@ def run_prompts(
         "dropped": prepared.dropped,
         "latentlang_version": __version__,
     }
-    meta["fingerprint"] = _fingerprint(meta, prepared.prompts)
-    out_dir = None if out_dir is None else Path(out_dir)
-    parts_dir = None if out_dir is None else _claim(out_dir, meta)
-    if out_dir is not None and (out_dir / RESULT_FILE).is_file():
-        return LensResult.load(out_dir / RESULT_FILE)  # finished before, with these settings
-    done = _load_parts(parts_dir)
-    covered = {i for start, stop in done for i in range(start, stop)}
-    todo = [i for i in range(len(prepared.prompts)) if i not in covered]
-    bar = tqdm(
-        total=len(prepared.prompts), initial=len(covered), disable=not progress, desc=lm.name, unit="prompt"
+    settings = {
+        k: meta.get(k)
+        for k in (
+            "model",
+            "dtype",
+            "languages",
+            "top_k",
+            "overlap",
+            "task",
+            "src",
+            "tgt",
+            "n_shots",
+            "seed",
+            "words",
+            "cloze",
+            "latentlang_version",
+        )
+    }
+    meta["fingerprint"] = fingerprint(settings, [(p.text, p.answers) for p in prepared.prompts])
+    return run_batches(
+        len(prepared.prompts),
+        batch_size,
+        lambda indices: _run_batch(lm, prepared, indices, languages, top_k, meta),
+        LensResult,
+        meta,
+        out_dir,
+        progress,
+        desc=lm.name,
     )
-    for start in range(0, len(todo), batch_size):
-        # After a resume the missing prompts may have gaps: each consecutive run is one part file.
-        for lo, hi in _consecutive(todo[start : start + batch_size]):
-            part = _run_batch(lm, prepared, list(range(lo, hi)), languages, top_k, meta)
-            if parts_dir is not None:
-                part.save(parts_dir / f"{lo:06d}-{hi:06d}.npz")
-            done[(lo, hi)] = part
-            bar.update(hi - lo)
-    bar.close()
-    result = LensResult.concat([done[key] for key in sorted(done)], meta=meta)
-    if out_dir is not None:
-        result.save(out_dir / RESULT_FILE)
-        shutil.rmtree(parts_dir, ignore_errors=True)  # the whole result is saved; the parts are redundant now
-    return result
 
 
 def _run_batch(
@@ -190,65 +187,3 @@ def _run_batch(
         prompts=frame,
         meta=meta,
     )
-
-
-def _fingerprint(meta: dict, prompts: list[TaskPrompt]) -> str:
-    """What must match for saved parts to be reused: settings and every prompt and answer."""
-    keys = (
-        "model",
-        "dtype",
-        "languages",
-        "top_k",
-        "overlap",
-        "task",
-        "src",
-        "tgt",
-        "n_shots",
-        "seed",
-        "words",
-    )
-    payload = json.dumps(
-        [{k: meta.get(k) for k in keys}, [(p.text, p.answers) for p in prompts]],
-        ensure_ascii=False,
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _claim(out_dir: Path, meta: dict) -> Path:
-    """Record this run's settings in ``out_dir`` (refusing a folder that holds a different run) and
-    return where its finished batches go."""
-    record = out_dir / "run.json"
-    if record.is_file():
-        previous = json.loads(record.read_text())
-        if previous.get("fingerprint") != meta["fingerprint"]:
-            raise LatentLangError(
-                f"{out_dir} holds a run with other settings (model, task, words or languages); "
-                "use another --out folder or delete that one"
-            )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1))
-    tmp.replace(record)
-    return out_dir / "parts"
-
-
-def _load_parts(parts_dir: Path | None) -> dict[tuple[int, int], LensResult]:
-    if parts_dir is None:
-        return {}
-    parts = {}
-    for path in sorted(parts_dir.glob("*-*.npz")):
-        lo, hi = (int(x) for x in path.stem.split("-"))
-        parts[(lo, hi)] = LensResult.load(path)
-    return parts
-
-
-def _consecutive(indices: list[int]) -> list[tuple[int, int]]:
-    """Split sorted indices into ``[lo, hi)`` runs of consecutive numbers."""
-    runs: list[tuple[int, int]] = []
-    for i in indices:
-        if runs and runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
-    return runs

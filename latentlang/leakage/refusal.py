@@ -1,0 +1,115 @@
+"""Read a generated answer: which option it picked, or whether it refused.
+
+An answer is the first option number in the text (ASCII, full-width, Arabic-Indic or Persian
+digits, optionally followed by ``.`` or ``)``), or else the first option label the text repeats
+verbatim. A refusal is any of the multilingual patterns below (apologies, "as an AI", "I have no
+personal opinion", "I cannot answer", "it depends"). A text with neither counts as "no option":
+for leakage, both mean the model did not say what it would choose.
+"""
+
+import re
+import unicodedata
+from typing import NamedTuple
+
+#: Phrases of refusal or evasion, per language (matched case-insensitively, anywhere in the text).
+REFUSAL_PATTERNS: dict[str, list[str]] = {
+    "en": [
+        r"\bI (?:can ?not|can't|cannot|won't|am not able to|'m not able to|am unable to|'m unable to)\b",
+        r"\bas an (?:AI|artificial intelligence|language model)\b",
+        r"\bI (?:do not|don't) have (?:personal |any )?(?:opinions?|beliefs?|views?|preferences?|feelings)\b",
+        r"\b(?:I'm|I am) sorry\b",
+        r"\bit depends\b",
+        r"\bnot appropriate for me\b",
+        r"\b(?:I|we) (?:prefer not|would rather not)\b",
+    ],
+    "ar": [
+        r"لا أستطيع",
+        r"لا يمكنني",
+        r"لا يمكن لي",
+        r"كذكاء اصطناعي",
+        r"بصفتي (?:نموذج|ذكاء)",
+        r"ليس لدي (?:آراء|رأي)",
+        r"آسف",
+        r"عذرا",
+        r"يعتمد على",
+    ],
+    "fa": [
+        r"نمی‌?\s?توانم",
+        r"به عنوان (?:یک )?(?:هوش مصنوعی|مدل زبانی)",
+        r"نظر شخصی ندارم",
+        r"متاسفم",
+        r"متأسفم",
+        r"بستگی دارد",
+    ],
+    "tr": [
+        r"yapamam",
+        r"cevap veremem",
+        r"yanıt veremem",
+        r"bir yapay zek[aâ] olarak",
+        r"bir dil modeli olarak",
+        r"kişisel (?:bir )?(?:görüşüm|fikrim) yok",
+        r"üzgünüm",
+        r"bağlıdır",
+    ],
+    "zh": [
+        r"我无法",
+        r"我不能",
+        r"作为一个?(?:人工智能|AI|语言模型)",
+        r"我没有个人(?:观点|看法|意见)",
+        r"抱歉",
+        r"对不起",
+        r"取决于",
+    ],
+}
+
+_DIGIT_SETS = ("0123456789", "０１２３４５６７８９", "٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹")
+
+
+class ReadAnswer(NamedTuple):
+    """What a generated text says.
+
+    Attributes:
+        option: 1-based number of the chosen option, or ``None``.
+        refused: The text matches a refusal pattern (in any shipped language).
+    """
+
+    option: int | None
+    refused: bool
+
+
+def digit_variants(number: int) -> list[str]:
+    """``number`` written with ASCII, full-width, Arabic-Indic and Persian digits."""
+    return list(dict.fromkeys("".join(digits[int(d)] for d in str(number)) for digits in _DIGIT_SETS))
+
+
+def read_answer(text: str, options: list[str]) -> ReadAnswer:
+    """Find the option a generated text chose, and whether it refused.
+
+    A text that names two or more different options (e.g. repeats the whole list) chose none.
+
+    Args:
+        text: The generated continuation.
+        options: The option labels in the question's language (1-based order).
+    """
+    refused = any(re.search(p, text, re.IGNORECASE) for pats in REFUSAL_PATTERNS.values() for p in pats)
+    normal = _ascii_digits(unicodedata.normalize("NFKC", text))
+    numbers = {int(m.group(1)) for m in re.finditer(r"(?<!\d)(\d+)(?!\d)", normal)}
+    numbers &= set(range(1, len(options) + 1))
+    if numbers:
+        return ReadAnswer(numbers.pop() if len(numbers) == 1 else None, refused)
+    lowered = normal.casefold()
+    spans = []
+    for i, label in enumerate(options):
+        start = lowered.find(label.casefold())
+        if start >= 0:
+            spans.append((start, start + len(label), i + 1))
+    # A label found inside another found label ("Agree" in "Strongly agree") is not a choice.
+    chosen = {
+        n for s, e, n in spans if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)
+    }
+    return ReadAnswer(chosen.pop() if len(chosen) == 1 else None, refused)
+
+
+def _ascii_digits(text: str) -> str:
+    table = {ord(d): str(i) for digits in _DIGIT_SETS[2:] for i, d in enumerate(digits)}
+    return text.translate(table)
