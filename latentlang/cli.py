@@ -79,12 +79,11 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _tokens(args: argparse.Namespace) -> int:
-    from latentlang.loading import load_model
     from latentlang.plots import token_grid_figure
     from latentlang.token_grid import TokenGridConfig, token_grid
 
     config = TokenGridConfig(**_fields_of(TokenGridConfig, args))
-    lm = load_model(config.model, device=config.device, dtype=config.dtype, backend=config.backend)
+    lm = config.load()
     grid = token_grid(lm, config.prompt, top_k=config.top_k)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from latentlang.errors import LatentLangError
 from latentlang.languages import check_language
-from latentlang.loading import DEFAULT_MODEL, load_model
+from latentlang.loading import ModelConfig, option
 from latentlang.models import LensModel
 from latentlang.results import LensResult
 from latentlang.study import run_prompts
@@ -18,31 +18,23 @@ from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, tran
 from latentlang.words import load_cloze, load_words
 
 
-def _opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass(kw_only=True)
-class RunConfig:
+class RunConfig(ModelConfig):
     """Settings every task shares."""
 
-    model: str = _opt(DEFAULT_MODEL, "model: gemma-3-270m, a .gguf file, a model folder or a Hub id")
-    backend: str = _opt("hf", "capture backend", choices=["hf", "nnsight", "transformer_lens"])
-    words: str | None = _opt(None, "word list: a CSV with language columns or a folder of {lang}/clean.csv")
-    latent: str = _opt("en", "candidate latent languages whose word is measured too, comma-separated")
-    out: str | None = _opt(None, "output folder (default: runs/TASK-LANGS)")
-    batch_size: int = _opt(8, "prompts per forward pass")
-    device: str = _opt("auto", "auto, cpu, cuda or cuda:N")
-    dtype: str = _opt("auto", "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
-    n_shots: int = _opt(4, "demonstrations per prompt")
-    seed: int = _opt(0, "seed for drawing demonstrations")
-    top_k: int = _opt(10, "decoded tokens kept per layer")
-    overlap: str = _opt(
+    words: str | None = option(None, "word list: a CSV with language columns or a folder of {lang}/clean.csv")
+    latent: str = option("en", "candidate latent languages whose word is measured too, comma-separated")
+    out: str | None = option(None, "output folder (default: runs/TASK-LANGS)")
+    batch_size: int = option(8, "prompts per forward pass")
+    n_shots: int = option(4, "demonstrations per prompt")
+    seed: int = option(0, "seed for drawing demonstrations")
+    top_k: int = option(10, "decoded tokens kept per layer")
+    overlap: str = option(
         "drop",
         "when languages' token sets share a token: drop the concept (published) or exclude the shared tokens",
         choices=["drop", "exclude"],
     )
-    ci: str = _opt("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
+    ci: str = option("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
 
     TASK = "task"
 
@@ -143,10 +135,10 @@ class ClozeConfig(RunConfig):
     """Few-shot cloze: a sentence describing the word, the word masked, then ``Answer: "``."""
 
     lang: str = field(metadata={"help": "the language of the sentences, e.g. fr"})
-    cloze: str | None = _opt(
+    cloze: str | None = option(
         None, "cloze sentences: a CSV (en, lang, sentence) or a folder of {lang}/clean.csv"
     )
-    n_shots: int = _opt(2, "demonstrations per prompt")
+    n_shots: int = option(2, "demonstrations per prompt")
     TASK = "cloze"
 
     def __post_init__(self) -> None:
@@ -183,7 +175,7 @@ def run_task(config: RunConfig, lm: LensModel | None = None, progress: bool = Tr
         progress: Show a progress bar.
     """
     prompts = config.prompts()
-    lm = lm or load_model(config.model, device=config.device, dtype=config.dtype, backend=config.backend)
+    lm = lm or config.load()
     return run_prompts(
         lm,
         prompts,

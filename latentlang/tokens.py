@@ -95,6 +95,10 @@ class VocabIndex:
             return bytes([int(match.group(1), 16)])
         return token.replace("▁", " ").encode("utf-8")
 
+    def exact(self, text: str) -> list[int]:
+        """Ids of the tokens that are exactly ``text``, with or without a word-start marker."""
+        return sorted(self._by_bytes.get(text.encode("utf-8"), ()))
+
     def token_set(self, word: str) -> TokenSet:
         """All tokens that can start ``word`` (see the module docstring).
 

@@ -233,11 +233,11 @@ def test_repeat_and_cloze_commands(tiny_dir, words_csv, tmp_path, capsys):
 
 
 def test_grid_reuses_one_loaded_model(tiny_dir, words_csv, tmp_path, capsys, monkeypatch):
-    import latentlang.grid
+    import latentlang.loading
 
     loads = []
-    real_load = latentlang.grid.load_model
-    monkeypatch.setattr(latentlang.grid, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    real_load = latentlang.loading.load_model
+    monkeypatch.setattr(latentlang.loading, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     out = tmp_path / "grid"
     code, stdout, err = main_run(
         capsys,
