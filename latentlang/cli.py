@@ -95,6 +95,45 @@ def _tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leakage(args: argparse.Namespace) -> int:
+    from latentlang.leakage import LeakageConfig, run_leakage
+    from latentlang.plots.leakage import leak_share_figure, question_figure, value_shift_figure
+
+    config = LeakageConfig(**_fields_of(LeakageConfig, args))
+    result = run_leakage(config, progress=not args.quiet)
+    out = Path(config.out)
+    result.to_dataframe().to_csv(out / "leakage.csv", index=False)
+    result.items.drop(columns="prompt").to_csv(out / "items.csv", index=False)
+    figures = {"leak_share": leak_share_figure(result, config.threshold, config.min_mass)}
+    if len(result.items["language"].unique()) > 1 and "en" in set(result.items["language"]):
+        figures["value_shift"] = value_shift_figure(result)
+    example = _example_question(result, config.threshold, config.min_mass)
+    if example is not None:
+        figures[f"question-{example}"] = question_figure(
+            result, example, config.framing_list[0], config.min_mass
+        )
+    for name, fig in figures.items():
+        for ext in ("png", "pdf"):
+            fig.savefig(out / f"{name}.{ext}", dpi=170, bbox_inches="tight")
+    items = result.items
+    silent = int(result.no_answer.sum())
+    print(f"{len(items)} items: {int(items['refused'].sum())} refused, {silent} without an answer in text")
+    if result.meta.get("unmeasurable"):
+        print(f"not measured (an option number has no token): {len(result.meta['unmeasurable'])} items")
+    print(f"wrote {out}/: leakage.csv, items.csv, result.npz, {', '.join(f'{n}.png' for n in figures)}")
+    return 0
+
+
+def _example_question(result, threshold: float, min_mass: float) -> str | None:
+    """A question to draw: the one with the most leaking items at the last layer, else the first."""
+    measures = result.measures(threshold, min_mass)
+    last = measures[measures["layer"] == result.n_layers - 1]
+    leaking = last[last["leak"]]["question_id"]
+    if len(leaking):
+        return str(leaking.value_counts().index[0])
+    return str(result.items["question_id"].iloc[0]) if len(result.items) else None
+
+
 def _fields_of(config_class: type, args: argparse.Namespace) -> dict:
     names = {f.name for f in dataclasses.fields(config_class)}
     return {k: v for k, v in vars(args).items() if k in names}
@@ -121,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(func=lambda args, config_class=TASKS[task]: _run(config_class, args))
     from latentlang.grid import GridConfig
+    from latentlang.leakage import LeakageConfig
     from latentlang.token_grid import TokenGridConfig
 
     for command, config_class, func, help in (
@@ -130,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
             TokenGridConfig,
             _tokens,
             "logit-lens token grid of one prompt: top token per layer and position",
+        ),
+        (
+            "leakage",
+            LeakageConfig,
+            _leakage,
+            "logit leakage: the per-layer option distribution when the text refuses",
         ),
     ):
         sub = commands.add_parser(command, help=help, description=help)

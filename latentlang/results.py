@@ -8,7 +8,6 @@ and ``k`` (the top-k decoded tokens). Everything was read at each prompt's last 
 A result saves to one ``.npz`` file (no pickles) and loads back unchanged.
 """
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,9 @@ import pandas as pd
 from jaxtyping import Float, Int
 
 from latentlang.errors import LatentLangError
+from latentlang.storage import load_npz, save_npz
+
+_ARRAYS = ("probs", "entropy", "energy", "top_ids", "top_probs", "mass")
 
 
 @dataclass
@@ -126,53 +128,25 @@ class LensResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the result to one ``.npz`` file, atomically (a crash never leaves half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            name: getattr(self, name)
-            for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "mass")
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays |= {
+            "top_tokens": np.asarray(self.top_tokens, dtype=str),
+            "languages": self.languages,
+            "labels": self.labels,
         }
-        arrays["top_tokens"] = np.asarray(self.top_tokens, dtype=str)
-        arrays["languages"] = np.asarray(self.languages, dtype=str)
-        arrays["labels"] = np.asarray(self.labels, dtype=str)
-        for column in self.prompts.columns:
-            arrays[f"prompt:{column}"] = self.prompts[column].astype(str).to_numpy(dtype=str)
-        arrays["meta"] = np.asarray(json.dumps(self.meta, ensure_ascii=False))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        tmp.replace(path)
-        return path
+        return save_npz(path, arrays, self.prompts.astype(str), self.meta)
 
     @classmethod
     def load(cls, path: str | Path) -> "LensResult":
         """Read a result written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise LatentLangError(f"no saved result at {str(path)!r}")
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"probs", "entropy", "energy", "top_ids", "mass", "meta"} - set(data.files)
-            if missing:
-                raise LatentLangError(
-                    f"{path} lacks {', '.join(sorted(missing))}: it was saved by another latentlang "
-                    "version; rerun the task to recreate it"
-                )
-            prompts = pd.DataFrame(
-                {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("prompt:")}
-            )
-            return cls(
-                probs=data["probs"],
-                entropy=data["entropy"],
-                energy=data["energy"],
-                top_ids=data["top_ids"],
-                top_probs=data["top_probs"],
-                top_tokens=data["top_tokens"],
-                mass=data["mass"],
-                languages=data["languages"].tolist(),
-                labels=data["labels"].tolist(),
-                prompts=prompts,
-                meta=json.loads(str(data["meta"])),
-            )
+        arrays, prompts, meta = load_npz(path, {*_ARRAYS, "top_tokens", "languages", "labels"})
+        return cls(
+            **{name: arrays[name] for name in (*_ARRAYS, "top_tokens")},
+            languages=arrays["languages"].tolist(),
+            labels=arrays["labels"].tolist(),
+            prompts=prompts,
+            meta=meta,
+        )
 
     @classmethod
     def concat(cls, parts: list["LensResult"], meta: dict | None = None) -> "LensResult":
@@ -181,10 +155,7 @@ class LensResult:
             raise ValueError("nothing to concatenate")
         first = parts[0]
         return cls(
-            **{
-                name: np.concatenate([getattr(p, name) for p in parts])
-                for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass")
-            },
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in (*_ARRAYS, "top_tokens")},
             languages=first.languages,
             labels=first.labels,
             prompts=pd.concat([p.prompts for p in parts], ignore_index=True),

@@ -237,7 +237,9 @@ def test_grid_reuses_one_loaded_model(tiny_dir, words_csv, tmp_path, capsys, mon
 
     loads = []
     real_load = latentlang.loading.load_model
-    monkeypatch.setattr(latentlang.loading, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    monkeypatch.setattr(
+        latentlang.loading, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k)
+    )
     out = tmp_path / "grid"
     code, stdout, err = main_run(
         capsys,

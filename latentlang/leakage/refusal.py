@@ -20,6 +20,8 @@ REFUSAL_PATTERNS: dict[str, list[str]] = {
         r"\b(?:I'm|I am) sorry\b",
         r"\bit depends\b",
         r"\bnot appropriate for me\b",
+        r"\b(?:not possible|impossible) to (?:choose|answer|say)\b",
+        r"\bcannot be answered\b",
         r"\b(?:I|we) (?:prefer not|would rather not)\b",
     ],
     "ar": [
