@@ -50,7 +50,7 @@ def test_refusals_in_each_shipped_language(lang, text):
         ("fa", "۳", 3),  # Persian digit
         ("zh", "答案：１", 1),  # full-width digit
         ("tr", "Bazen", 2),
-        ("en", "1. Always\n2. Sometimes\n3. Never", None),  # repeats the list: no choice
+        ("en", "1. Always, 2. Sometimes or 3. Never", None),  # names several options: no choice
         ("en", "Well, that is an interesting question", None),
     ],
 )
@@ -201,3 +201,8 @@ def test_shipped_questions():
         assert {"en", "ar", "fa", "tr", "zh"} <= set(q.options)
         assert set(q.framings) == {"neutral", "personal", "observer"}
         assert all("{country}" in text for text in q.framings["observer"].values())
+
+
+def test_only_the_first_line_answers():
+    assert read_answer("2\nAnswer: 3", OPTIONS["en"]).option == 2
+    assert read_answer("\n  Never\n1. Always", OPTIONS["en"]).option == 3

@@ -154,3 +154,27 @@ def test_three_backends_agree_on_gemma(tmp_path):
         summaries[backend] = result.summary()["mean"].to_numpy()
     for backend in ("nnsight", "transformer_lens"):
         np.testing.assert_allclose(summaries[backend], summaries["hf"], atol=1e-3, rtol=0)
+
+
+def test_leakage_on_gemma(gemma, tmp_path):
+    """Gemma-3-270M (base, no chat template): digits are single tokens in every digit form the
+    option sets use, the plain prompt ends with the space Gemma writes before a digit, and the lens
+    at the last layer reproduces the model's own option distribution."""
+    import json as _json
+
+    from latentlang.leakage import LeakageConfig, load_questions, run_leakage
+    from latentlang.leakage.run import answer_gap, option_token_ids
+
+    ids = option_token_ids(gemma, 4)
+    assert all(ids) and {"1", "１"} <= set(gemma.tokenizer.convert_ids_to_tokens(list(ids[0])))
+    assert answer_gap(gemma) == " "
+    questions = load_questions()[:2]
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join(_json.dumps(q.__dict__, ensure_ascii=False) for q in questions))
+    config = LeakageConfig(
+        questions=str(path), langs="en,zh", framings="personal", out=str(tmp_path / "out"), max_new_tokens=4
+    )
+    result = run_leakage(config, lm=gemma, progress=False)
+    assert not result.meta["chat"]
+    np.testing.assert_allclose(result.option_probs[:, -1], result.final_probs, atol=1e-4)
+    assert (result.option_mass[:, -1] > 0.1).all()  # the answer position really predicts an option

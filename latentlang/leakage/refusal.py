@@ -1,8 +1,9 @@
 """Read a generated answer: which option it picked, or whether it refused.
 
-An answer is the first option number in the text (ASCII, full-width, Arabic-Indic or Persian
-digits, optionally followed by ``.`` or ``)``), or else the first option label the text repeats
-verbatim. A refusal is any of the multilingual patterns below (apologies, "as an AI", "I have no
+An answer is read from the reply's first non-empty line (models often go on to list the other
+options or start a new question): the one option number on it (ASCII, full-width, Arabic-Indic or
+Persian digits), or else the one option label it repeats verbatim; a line naming two or more
+options chose none. A refusal is any of the multilingual patterns below (apologies, "as an AI", "I have no
 personal opinion", "I cannot answer", "it depends"). A text with neither counts as "no option":
 for leakage, both mean the model did not say what it would choose.
 """
@@ -87,14 +88,16 @@ def digit_variants(number: int) -> list[str]:
 def read_answer(text: str, options: list[str]) -> ReadAnswer:
     """Find the option a generated text chose, and whether it refused.
 
-    A text that names two or more different options (e.g. repeats the whole list) chose none.
+    Only the first non-empty line counts; a line that names two or more different options chose
+    none. Refusal patterns are searched in the whole text.
 
     Args:
         text: The generated continuation.
         options: The option labels in the question's language (1-based order).
     """
     refused = any(re.search(p, text, re.IGNORECASE) for pats in REFUSAL_PATTERNS.values() for p in pats)
-    normal = _ascii_digits(unicodedata.normalize("NFKC", text))
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    normal = _ascii_digits(unicodedata.normalize("NFKC", first_line))
     numbers = {int(m.group(1)) for m in re.finditer(r"(?<!\d)(\d+)(?!\d)", normal)}
     numbers &= set(range(1, len(options) + 1))
     if numbers:

@@ -41,7 +41,7 @@ class LeakageConfig(ModelConfig):
     chat: str = option(
         "auto", "use the chat template: auto (if the model has one), yes or no", choices=["auto", "yes", "no"]
     )
-    max_new_tokens: int = option(24, "tokens generated per answer")
+    max_new_tokens: int = option(16, "tokens generated per answer")
     threshold: float = option(0.5, "option probability that counts as a confident hidden preference")
     min_mass: float = option(0.1, "least next-token probability on all option tokens for a layer to count")
     batch_size: int = option(8, "items per forward pass")
@@ -94,6 +94,16 @@ def use_chat(lm: LensModel, chat: str) -> bool:
     return has_template if chat == "auto" else chat == "yes"
 
 
+def answer_gap(lm: LensModel) -> str:
+    """What ends a plain prompt after "Answer:" so that the next token is the option's number.
+
+    Tokenizers that write " 1" as a bare space token then "1" (Gemma's) need the space in the
+    prompt, or the next token is the space; those with a "▁1"/"Ġ1" token (Llama's) do not.
+    """
+    pieces = lm.tokenizer(" 1", add_special_tokens=False)["input_ids"]
+    return " " if len(pieces) > 1 and not lm.tokenizer.decode(pieces[:1]).strip() else ""
+
+
 def build_items(lm: LensModel, config: LeakageConfig, chat: bool) -> tuple[list[Item], list[str]]:
     """Every question × language × framing as a prompt, and the options that have no token."""
     questions, templates = load_questions(config.questions), load_templates(config.templates)
@@ -110,7 +120,7 @@ def build_items(lm: LensModel, config: LeakageConfig, chat: bool) -> tuple[list[
                 [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
             )
         else:
-            text = f"{body}\n{templates[lang].answer}"
+            text = f"{body}\n{templates[lang].answer}{answer_gap(lm)}"
         items.append(Item(question, lang, framing, text, tuple(ids)))
     for line in unmeasurable:
         log.warning("not measured: %s (no single token writes that number in this vocabulary)", line)
