@@ -44,5 +44,9 @@ def main() -> None:
     )
 
 
+def _visible(token: str) -> str:
+    return token.replace(" ", "␣").replace("\n", "\\n") or "∅"
+
+
 if __name__ == "__main__":
     main()

@@ -97,41 +97,20 @@ def _tokens(args: argparse.Namespace) -> int:
 
 def _leakage(args: argparse.Namespace) -> int:
     from latentlang.leakage import LeakageConfig, run_leakage
-    from latentlang.plots.leakage import leak_share_figure, question_figure, value_shift_figure
+    from latentlang.leakage.outputs import leakage_numbers, write_outputs
 
     config = LeakageConfig(**_fields_of(LeakageConfig, args))
     result = run_leakage(config, progress=not args.quiet)
-    out = Path(config.out)
-    result.to_dataframe().to_csv(out / "leakage.csv", index=False)
-    result.items.drop(columns="prompt").to_csv(out / "items.csv", index=False)
-    figures = {"leak_share": leak_share_figure(result, config.threshold, config.min_mass)}
-    if len(result.items["language"].unique()) > 1 and "en" in set(result.items["language"]):
-        figures["value_shift"] = value_shift_figure(result)
-    example = _example_question(result, config.threshold, config.min_mass)
-    if example is not None:
-        figures[f"question-{example}"] = question_figure(
-            result, example, config.framing_list[0], config.min_mass
+    written = write_outputs(result, config.out, config.threshold, config.min_mass)
+    for lang, n in leakage_numbers(result, config.threshold, config.min_mass).items():
+        print(
+            f"{lang}: {n['items']} items, {n['refused']} refused, {n['silent']} without an answer in text; "
+            f"{n['leak_last']:.0%} of those leak at the last layer, {n['leak_any_layer']:.0%} at some layer"
         )
-    for name, fig in figures.items():
-        for ext in ("png", "pdf"):
-            fig.savefig(out / f"{name}.{ext}", dpi=170, bbox_inches="tight")
-    items = result.items
-    silent = int(result.no_answer.sum())
-    print(f"{len(items)} items: {int(items['refused'].sum())} refused, {silent} without an answer in text")
     if result.meta.get("unmeasurable"):
         print(f"not measured (an option number has no token): {len(result.meta['unmeasurable'])} items")
-    print(f"wrote {out}/: leakage.csv, items.csv, result.npz, {', '.join(f'{n}.png' for n in figures)}")
+    print(f"wrote {config.out}/: result.npz, {', '.join(written)}")
     return 0
-
-
-def _example_question(result, threshold: float, min_mass: float) -> str | None:
-    """A question to draw: the one with the most leaking items at the last layer, else the first."""
-    measures = result.measures(threshold, min_mass)
-    last = measures[measures["layer"] == result.n_layers - 1]
-    leaking = last[last["leak"]]["question_id"]
-    if len(leaking):
-        return str(leaking.value_counts().index[0])
-    return str(result.items["question_id"].iloc[0]) if len(result.items) else None
 
 
 def _fields_of(config_class: type, args: argparse.Namespace) -> dict:

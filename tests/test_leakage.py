@@ -206,3 +206,37 @@ def test_shipped_questions():
 def test_only_the_first_line_answers():
     assert read_answer("2\nAnswer: 3", OPTIONS["en"]).option == 2
     assert read_answer("\n  Never\n1. Always", OPTIONS["en"]).option == 3
+
+
+def test_leakage_command(tiny_dir, tmp_path, monkeypatch, capsys):
+    from latentlang.cli import main
+
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+    questions = _question_file(tmp_path, langs=("en", "ar"))
+    out = tmp_path / "out"
+    code = main(
+        [
+            "leakage",
+            "--quiet",
+            "--model",
+            str(tiny_dir),
+            "--questions",
+            str(questions),
+            "--langs",
+            "en,ar",
+            "--framings",
+            "personal",
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            "3",
+        ]
+    )
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    long = pd.read_csv(out / "leakage.csv")
+    assert set(long.language) == {"en", "ar"} and long.layer.max() == 2
+    for name in ("items.csv", "leak_share.png", "value_shift.png", "result.npz"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("question-*.png"))
+    assert "en: 3 items" in stdout

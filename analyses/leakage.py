@@ -1,0 +1,52 @@
+"""Logit leakage on both shipped models: Gemma-3-270M (base, plain prompts) and
+SmolLM2-135M-Instruct (chat template), all shipped questions, languages and framings.
+
+Writes figures/leakage-MODEL/ (items.csv, leak_share.png, value_shift.png, a question heatmap;
+leakage.csv and result.npz too, not committed) and the measured numbers into figures/README.md.
+
+    python analyses/leakage.py [--models gemma-3-270m,smollm2-135m-instruct] [--langs en,ar,fa,tr,zh]
+"""
+
+from pathlib import Path
+
+from _common import parser, update_readme
+
+from latentlang.leakage import LeakageConfig, run_leakage
+from latentlang.leakage.outputs import leakage_numbers, write_outputs
+
+
+def main() -> None:
+    options = parser(__doc__)
+    options.add_argument("--models", default="gemma-3-270m,smollm2-135m-instruct")
+    options.add_argument("--langs", default="en,ar,fa,tr,zh")
+    options.add_argument("--framings", default="neutral,personal,observer")
+    args = options.parse_args()
+    lines = [
+        "| model | language | items | refused | silent (refused or no option) | silent with a confident hidden "
+        "preference: last layer / any layer | text agrees with the lens (answered items) | mean option mass, last "
+        "layer | JS to en, last layer (bits) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in args.models.split(","):
+        out = Path(args.out) / f"leakage-{model}"
+        config = LeakageConfig(
+            model=model,
+            device=args.device,
+            langs=args.langs,
+            framings=args.framings,
+            batch_size=args.batch_size,
+            out=str(out),
+        )
+        result = run_leakage(config)
+        write_outputs(result, out, config.threshold, config.min_mass)
+        for lang, n in leakage_numbers(result, config.threshold, config.min_mass).items():
+            lines.append(
+                f"| {model} | {lang} | {n['items']} | {n['refused']} | {n['silent']} | "
+                f"{n['leak_last']:.0%} / {n['leak_any_layer']:.0%} | {n['text_agrees_with_lens']:.0%} | "
+                f"{n['option_mass_last']:.2f} | {n.get('js_to_en_last', float('nan')):.3f} |"
+            )
+    update_readme("leakage", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

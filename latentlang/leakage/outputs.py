@@ -1,0 +1,68 @@
+"""The files and numbers a leakage run produces (used by the CLI and the analysis script)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from latentlang.leakage.result import LeakageResult
+
+
+def write_outputs(result: LeakageResult, out: str | Path, threshold: float, min_mass: float) -> list[str]:
+    """Write ``leakage.csv`` (long format), ``items.csv`` (texts and answers) and the figures:
+    the leak share per layer, the value shift (with English and another language), and the
+    layer × option heatmap of the question with the most leaking items. Returns the file names."""
+    from latentlang.plots.leakage import leak_share_figure, question_figure, value_shift_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_dataframe().to_csv(out / "leakage.csv", index=False)
+    result.items.drop(columns="prompt").to_csv(out / "items.csv", index=False)
+    figures = {"leak_share": leak_share_figure(result, threshold, min_mass)}
+    languages = set(result.items["language"])
+    if "en" in languages and len(languages) > 1:
+        figures["value_shift"] = value_shift_figure(result)
+    example = example_question(result, threshold, min_mass)
+    framing = str(result.items["framing"].iloc[0])
+    figures[f"question-{example}"] = question_figure(result, example, framing, min_mass)
+    for name, fig in figures.items():
+        for ext in ("png", "pdf"):
+            fig.savefig(out / f"{name}.{ext}", dpi=170, bbox_inches="tight")
+    return ["leakage.csv", "items.csv", *(f"{name}.png" for name in figures)]
+
+
+def example_question(result: LeakageResult, threshold: float, min_mass: float) -> str:
+    """The question with the most leaking items at the last layer (else the first question)."""
+    measures = result.measures(threshold, min_mass)
+    leaking = measures[(measures["layer"] == result.n_layers - 1) & measures["leak"]]["question_id"]
+    return str(leaking.value_counts().index[0]) if len(leaking) else str(result.items["question_id"].iloc[0])
+
+
+def leakage_numbers(result: LeakageResult, threshold: float, min_mass: float) -> dict:
+    """Per language: items, refusals, silent items (refused or no option), the share of silent
+    items leaking at the last layer and at any layer, the agreement between the answer in text
+    and the lens's preferred option at the last layer, and the value shift to English there."""
+    measures = result.measures(threshold, min_mass)
+    last = measures[measures["layer"] == result.n_layers - 1]
+    shift = result.value_shift()
+    numbers = {}
+    for lang, rows in result.items.groupby("language", sort=False):
+        silent = rows["refused"].astype(bool) | (rows["answer"] == 0)
+        mine = last[last["language"] == lang].reset_index(drop=True)
+        answered = mine[(mine["answer"] > 0).to_numpy()]
+        any_layer = measures[measures["language"] == lang].groupby(["question_id", "framing"])["leak"].any()
+        entry = {
+            "items": len(rows),
+            "refused": int(rows["refused"].sum()),
+            "silent": int(silent.sum()),
+            "leak_last": float(mine["leak"].sum() / max(1, silent.sum())),
+            "leak_any_layer": float(any_layer.sum() / max(1, silent.sum())),
+            "text_agrees_with_lens": float((answered["answer"] == answered["preferred"]).mean())
+            if len(answered)
+            else float("nan"),
+            "option_mass_last": float(np.mean(result.option_mass[rows.index, -1])),
+        }
+        lang_shift = shift[(shift["language"] == lang) & (shift["layer"] == result.n_layers - 1)]
+        if len(lang_shift):
+            entry["js_to_en_last"] = float(lang_shift["js_bits"].iloc[0])
+        numbers[lang] = entry
+    return numbers
