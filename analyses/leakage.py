@@ -21,12 +21,18 @@ def main() -> None:
     options.add_argument("--langs", default="en,ar,fa,tr,zh")
     options.add_argument("--framings", default="neutral,personal,observer")
     args = options.parse_args()
-    lines = [
-        "| model | language | items | refused | silent (refused or no option) | silent with a confident hidden "
-        "preference: last layer / any layer | text agrees with the lens (answered items) | mean option mass, last "
-        "layer | JS to en, last layer (bits) |",
-        "|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "model",
+        "language",
+        "items",
+        "refused",
+        "silent (refused or no option)",
+        "silent with a confident hidden preference: last layer / any layer",
+        "text agrees with the lens (answered items)",
+        "mean option mass, last layer",
+        "JS to en, last layer (bits)",
     ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model in args.models.split(","):
         out = Path(args.out) / f"leakage-{model}"
         config = LeakageConfig(
