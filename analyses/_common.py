@@ -58,3 +58,21 @@ def update_readme(section: str, text: str) -> None:
     if not pattern.search(readme):
         raise SystemExit(f"figures/README.md has no <!-- {section} --> section")
     README.write_text(pattern.sub(lambda m: f"{m.group(1)}\n{text}\n{m.group(2)}", readme))
+
+
+def per_language(config_class, section: str, doc: str, default_langs: str = "de,fr,ru,zh,ja") -> None:
+    """Run a one-language task (repetition, cloze) for each of ``--langs`` into
+    figures/TASK-LANG/ and write the numbers into the README's ``section``."""
+    options = parser(doc)
+    options.add_argument("--langs", default=default_langs, help="comma-separated languages")
+    args = options.parse_args()
+    lm = latentlang.load_model(args.model, device=args.device)
+    rows = [
+        run_into(
+            config_class(lang=lang, model=args.model, batch_size=args.batch_size),
+            lm,
+            Path(args.out) / f"{config_class.TASK}-{lang}",
+        )
+        for lang in args.langs.split(",")
+    ]
+    update_readme(section, numbers_table(rows, "language"))

@@ -5,29 +5,9 @@ Writes figures/repetition-LANG/ for each language and the measured numbers into 
     python analyses/repetition.py [--model SPEC] [--langs de,fr,ru,zh,ja] [--device cuda]
 """
 
-from pathlib import Path
+from _common import per_language
 
-from _common import numbers_table, parser, run_into, update_readme
-
-import latentlang
 from latentlang.experiments import RepetitionConfig
 
-
-def main() -> None:
-    options = parser(__doc__)
-    options.add_argument("--langs", default="de,fr,ru,zh,ja", help="comma-separated languages")
-    args = options.parse_args()
-    lm = latentlang.load_model(args.model, device=args.device)
-    rows = [
-        run_into(
-            RepetitionConfig(lang=lang, model=args.model, batch_size=args.batch_size),
-            lm,
-            Path(args.out) / f"repetition-{lang}",
-        )
-        for lang in args.langs.split(",")
-    ]
-    update_readme("repetition", numbers_table(rows, "language"))
-
-
 if __name__ == "__main__":
-    main()
+    per_language(RepetitionConfig, "repetition", __doc__)

@@ -108,11 +108,10 @@ class TranslationConfig(RunConfig):
 
 
 @dataclass(kw_only=True)
-class RepetitionConfig(RunConfig):
-    """Few-shot repetition of a word in one language: ``Deutsch: "Sonne" - Deutsch: "``."""
+class OneLanguageConfig(RunConfig):
+    """A task in one language (its word is both "source" and "target")."""
 
-    lang: str = field(metadata={"help": "the language whose words are repeated, e.g. de"})
-    TASK = "repetition"
+    lang: str = field(metadata={"help": "the task's language, e.g. de"})
 
     def __post_init__(self) -> None:
         check_language(self.lang)
@@ -125,32 +124,30 @@ class RepetitionConfig(RunConfig):
     def meta(self) -> dict:
         return {**super().meta(), "src": self.lang, "tgt": self.lang}
 
+
+@dataclass(kw_only=True)
+class RepetitionConfig(OneLanguageConfig):
+    """Few-shot repetition of a word in one language: ``Deutsch: "Sonne" - Deutsch: "``."""
+
+    TASK = "repetition"
+
     def prompts(self) -> list[TaskPrompt]:
         words = load_words(self.words)
         return repetition_prompts(words, self.lang, self.languages, self.n_shots, self.seed)
 
 
 @dataclass(kw_only=True)
-class ClozeConfig(RunConfig):
+class ClozeConfig(OneLanguageConfig):
     """Few-shot cloze: a sentence describing the word, the word masked, then ``Answer: "``."""
 
-    lang: str = field(metadata={"help": "the language of the sentences, e.g. fr"})
     cloze: str | None = option(
         None, "cloze sentences: a CSV (en, lang, sentence) or a folder of {lang}/clean.csv"
     )
     n_shots: int = option(2, "demonstrations per prompt")
     TASK = "cloze"
 
-    def __post_init__(self) -> None:
-        check_language(self.lang)
-        super().__post_init__()
-
-    @property
-    def task_languages(self) -> list[str]:
-        return [self.lang]
-
     def meta(self) -> dict:
-        return {**super().meta(), "src": self.lang, "tgt": self.lang, "cloze": self.cloze}
+        return {**super().meta(), "cloze": self.cloze}
 
     def prompts(self) -> list[TaskPrompt]:
         sentences = load_cloze(self.cloze)

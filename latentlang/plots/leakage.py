@@ -69,53 +69,42 @@ def leak_share_figure(result: LeakageResult, threshold: float = 0.5, min_mass: f
     lens's option distribution puts at least ``threshold`` on one option (in layers where the
     options hold at least ``min_mass`` of the next-token probability)."""
     share = result.leak_share(threshold, min_mass)
-    fig = Figure(figsize=(7, 3.8), layout="constrained")
-    ax = fig.subplots()
-    languages = list(share["language"].unique())
-    for lang, color in zip(languages, language_colors(languages)):
-        rows = share[share["language"] == lang]
-        ax.plot(
-            rows["layer"],
-            rows["share"],
-            marker="o",
-            markersize=3,
-            color=color,
-            label=f"{lang} (n = {int(rows['n'].iloc[0])} silent items)",
-        )
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("layer (0 = embeddings)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(f"share with max P(option) ≥ {threshold:g}")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    fig.suptitle(
-        f"{result.meta.get('model', 'model')}: hidden preferences when the text gives no answer", fontsize=10
+    fig = _per_language_lines(
+        share,
+        "share",
+        lambda lang, rows: f"{lang} (n = {int(rows['n'].iloc[0])} silent items)",
+        f"share with max P(option) ≥ {threshold:g}",
+        f"{result.meta.get('model', 'model')}: hidden preferences when the text gives no answer",
     )
+    fig.axes[0].set_ylim(0, 1.02)
     return fig
 
 
 def value_shift_figure(result: LeakageResult, reference: str = "en") -> Figure:
     """Per layer: mean Jensen–Shannon divergence between each language's option distribution and
     ``reference``'s, over the same questions and framings."""
-    shift = result.value_shift(reference)
+    return _per_language_lines(
+        result.value_shift(reference),
+        "js_bits",
+        lambda lang, _: f"{lang} vs {reference}",
+        "Jensen–Shannon divergence (bits)",
+        f"{result.meta.get('model', 'model')}: cross-lingual value shift",
+    )
+
+
+def _per_language_lines(frame, column: str, label, ylabel: str, title: str) -> Figure:
+    """One line per language of ``frame[column]`` over ``frame["layer"]``."""
     fig = Figure(figsize=(7, 3.8), layout="constrained")
     ax = fig.subplots()
-    languages = list(shift["language"].unique())
+    languages = list(frame["language"].unique())
     for lang, color in zip(languages, language_colors(languages)):
-        rows = shift[shift["language"] == lang]
-        ax.plot(
-            rows["layer"],
-            rows["js_bits"],
-            marker="o",
-            markersize=3,
-            color=color,
-            label=f"{lang} vs {reference}",
-        )
+        rows = frame[frame["language"] == lang]
+        ax.plot(rows["layer"], rows[column], marker="o", markersize=3, color=color, label=label(lang, rows))
     ax.set_ylim(bottom=0)
     ax.set_xlabel("layer (0 = embeddings)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("Jensen–Shannon divergence (bits)")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
-    fig.suptitle(f"{result.meta.get('model', 'model')}: cross-lingual value shift", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     return fig
