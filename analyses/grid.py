@@ -13,7 +13,7 @@ from _common import parser, update_readme
 
 import latentlang
 from latentlang.grid import GridConfig, grid_table, run_grid
-from latentlang.plots import grid_figure, grid_summary_figure
+from latentlang.plots import grid_figure, grid_summary_figure, save_figure
 
 
 def main() -> None:
@@ -35,8 +35,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     table.drop(columns=["entropy_bits"]).to_csv(out / "grid.csv", index=False)
     for name, fig in (("grid", grid_figure(results)), ("grid_summary", grid_summary_figure(table))):
-        for ext in ("png", "pdf"):
-            fig.savefig(out / f"{name}.{ext}", dpi=170, bbox_inches="tight")
+        save_figure(fig, out / name, dpi=170)
     finite = table.dropna(subset=["takeover_layer"])
     lines = [
         f"{len(table)} pairs of {args.langs}; the target leads for good from layer "

@@ -9,7 +9,7 @@ from pathlib import Path
 from _common import parser, update_readme
 
 import latentlang
-from latentlang.plots import token_grid_figure
+from latentlang.plots import save_figure, token_grid_figure
 from latentlang.tasks import translation_prompts
 from latentlang.token_grid import token_grid
 
@@ -27,9 +27,7 @@ def main() -> None:
     out = Path(args.out) / "token-grid"
     out.mkdir(parents=True, exist_ok=True)
     grid.to_dataframe().to_csv(out / "token_grid.csv", index=False)
-    fig = token_grid_figure(grid, last=14)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"token_grid.{ext}", dpi=170, bbox_inches="tight")
+    save_figure(token_grid_figure(grid, last=14), out / "token_grid", dpi=170)
     last = [
         (layer, grid.top_tokens[layer, -1, 0], float(grid.top_probs[layer, -1, 0]))
         for layer in range(grid.n_layers)

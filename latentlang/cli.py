@@ -63,15 +63,14 @@ def _report(result) -> None:
 
 def _grid(args: argparse.Namespace) -> int:
     from latentlang.grid import GridConfig, grid_table, run_grid
-    from latentlang.plots import grid_figure, grid_summary_figure
+    from latentlang.plots import grid_figure, grid_summary_figure, save_figure
 
     config = GridConfig(**_fields_of(GridConfig, args))
     results = run_grid(config, progress=not args.quiet)
     table = grid_table(results)
     table.to_csv(f"{config.out}/grid.csv", index=False)
     for name, fig in (("grid", grid_figure(results)), ("grid_summary", grid_summary_figure(table))):
-        for ext in ("png", "pdf"):
-            fig.savefig(f"{config.out}/{name}.{ext}", dpi=200, bbox_inches="tight")
+        save_figure(fig, Path(config.out) / name)
     columns = ["cell", "concepts", "takeover_layer", "peak_en_middle", "peak_en_middle_layer"]
     print(table[[c for c in columns if c in table]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"wrote {config.out}/: grid.csv, grid.png/pdf, grid_summary.png/pdf and one folder per cell")
@@ -79,7 +78,7 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _tokens(args: argparse.Namespace) -> int:
-    from latentlang.plots import token_grid_figure
+    from latentlang.plots import save_figure, token_grid_figure
     from latentlang.token_grid import TokenGridConfig, token_grid
 
     config = TokenGridConfig(**_fields_of(TokenGridConfig, args))
@@ -88,9 +87,7 @@ def _tokens(args: argparse.Namespace) -> int:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     grid.to_dataframe().to_csv(out / "token_grid.csv", index=False)
-    fig = token_grid_figure(grid, last=config.last)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"token_grid.{ext}", dpi=200, bbox_inches="tight")
+    save_figure(token_grid_figure(grid, last=config.last), out / "token_grid")
     print(f"wrote {out}/: token_grid.csv, token_grid.png, token_grid.pdf")
     return 0
 

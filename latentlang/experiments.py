@@ -192,7 +192,12 @@ def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[st
     (:func:`run_task` already saved ``result.npz`` there; :meth:`LensResult.save` writes a
     result computed without an output folder.)
     """
-    from latentlang.plots import language_mass_figure, latent_language_figure, latent_languages_figure
+    from latentlang.plots import (
+        language_mass_figure,
+        latent_language_figure,
+        latent_languages_figure,
+        save_figure,
+    )
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +210,6 @@ def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[st
     if len(result.meta.get("latent", [])) > 1:  # several candidate latent languages
         figures["latent_languages"] = latent_languages_figure(result, method=ci)
     for name, fig in figures.items():
-        for ext in ("png", "pdf"):
-            written[f"{name}.{ext}"] = out / f"{name}.{ext}"
-            fig.savefig(written[f"{name}.{ext}"], dpi=200, bbox_inches="tight")
+        png, pdf = save_figure(fig, out / name)
+        written |= {png.name: png, pdf.name: pdf}
     return written

@@ -9,13 +9,18 @@ import numpy as np
 from latentlang.results import LensResult
 
 
-def takeover_layer(result: LensResult) -> float:
-    """The first layer from which the target's mean probability exceeds every other measured
-    language's at every later layer (NaN if it does not lead at the last layer)."""
+def takeover_layer(result: LensResult, floor: float = 0.01) -> float:
+    """The first layer from which the target's mean probability is at least ``floor`` and exceeds
+    every other measured language's, at every later layer (NaN if not at the last layer).
+
+    The floor keeps early layers, where every word has a probability near 1e-6, from counting.
+    """
     means = result.probs.mean(axis=0)  # [layer, language]
     target = result.languages.index(result.meta["tgt"])
     others = np.delete(means, target, axis=1)
-    leads = means[:, target] > (others.max(axis=1) if others.size else -np.inf)
+    leads = (means[:, target] > (others.max(axis=1) if others.size else -np.inf)) & (
+        means[:, target] >= floor
+    )
     if not leads[-1]:
         return float("nan")
     behind = np.flatnonzero(~leads)

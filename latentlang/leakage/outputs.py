@@ -11,6 +11,7 @@ def write_outputs(result: LeakageResult, out: str | Path, threshold: float, min_
     """Write ``leakage.csv`` (long format), ``items.csv`` (texts and answers) and the figures:
     the leak share per layer, the value shift (with English and another language), and the
     layer × option heatmap of the question with the most leaking items. Returns the file names."""
+    from latentlang.plots import save_figure
     from latentlang.plots.leakage import leak_share_figure, question_figure, value_shift_figure
 
     out = Path(out)
@@ -25,8 +26,7 @@ def write_outputs(result: LeakageResult, out: str | Path, threshold: float, min_
     framing = str(result.items["framing"].iloc[0])
     figures[f"question-{example}"] = question_figure(result, example, framing, min_mass)
     for name, fig in figures.items():
-        for ext in ("png", "pdf"):
-            fig.savefig(out / f"{name}.{ext}", dpi=170, bbox_inches="tight")
+        save_figure(fig, out / name, dpi=170)
     return ["leakage.csv", "items.csv", *(f"{name}.png" for name in figures)]
 
 

@@ -4,7 +4,7 @@ it (the caller decides). Figures are built without pyplot, so making one changes
 
 from latentlang.plots.curves import language_mass_figure, latent_language_figure, latent_languages_figure
 from latentlang.plots.grids import grid_figure, grid_summary_figure
-from latentlang.plots.style import LANGUAGE_COLORS, language_colors
+from latentlang.plots.style import LANGUAGE_COLORS, language_colors, save_figure
 from latentlang.plots.token_grid import token_grid_figure
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "language_mass_figure",
     "latent_language_figure",
     "latent_languages_figure",
+    "save_figure",
     "token_grid_figure",
 ]

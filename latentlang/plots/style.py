@@ -1,6 +1,22 @@
-"""Colours and labels shared by every figure."""
+"""Colours, labels and saving shared by every figure."""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
 
 from latentlang.results import LensResult
+
+
+def save_figure(fig: Figure, stem: str | Path, dpi: int = 200) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf``; the PDF carries no creation date, so a figure made
+    twice from the same numbers is the same file."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
+    return paths
+
 
 #: One colour per language in every figure; English orange, as in the published figures.
 LANGUAGE_COLORS = {
