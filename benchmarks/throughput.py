@@ -1,0 +1,222 @@
+"""Throughput of latentlang's lens path against the published notebooks' style, side by side.
+
+Four paths on the same model and prompts, each timed after a warm-up:
+
+* ``baseline``: one prompt at a time, the lens at every position of every layer (full-vocabulary
+  log-softmax), token-set probabilities read at the last position (the published notebooks);
+* ``baseline_last``: one prompt at a time, the lens at the last position only;
+* ``latentlang``: left-padded batches, the last position only, the chunked read-out on the device
+  (token sets, entropy, energy, top-k, language mass);
+* ``forward_only``: the same batches through the model with no lens (the ceiling).
+
+It checks that ``baseline`` and ``latentlang`` give the same token-set probabilities, prints
+prompts/s, ratios, % of the FLOP floor (GPU, with ``--peak-tflops``) and peak memory, and last one
+JSON line.
+
+    python benchmarks/throughput.py                                  # CPU, Gemma-3-270M, translation prompts
+    python benchmarks/throughput.py --arch llama-2-7b --device cuda --dtype bfloat16 --n-prompts 512
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+import latentlang
+from latentlang.capture import left_pad
+from latentlang.langid import language_mass
+from latentlang.lens import TokenSetIndex
+
+#: Real-size architectures for GPU timing, randomly initialised (speed does not depend on weights).
+ARCHS = {
+    "llama-2-7b": dict(
+        model_type="llama",
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+    ),
+    "qwen2.5-7b": dict(
+        model_type="qwen2",
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+    ),
+    "tiny-llama": dict(
+        model_type="llama",
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        vocab_size=32000,
+    ),
+}
+
+
+def build(args) -> tuple[latentlang.LensModel, list[list[int]], list[list[list[int]]]]:
+    """The model, the prompts as token ids, and three token sets per prompt."""
+    if args.arch:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        spec = dict(ARCHS[args.arch])
+        config = AutoConfig.for_model(spec.pop("model_type"), **spec)
+        torch.manual_seed(0)
+        with torch.device(args.device):
+            model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, args.dtype))
+        lm = latentlang.LensModel.from_hf(model, name=args.arch, check=False)
+        gen = torch.Generator().manual_seed(1)
+        lengths = torch.randint(args.prompt_len - 8, args.prompt_len + 1, (args.n_prompts,), generator=gen)
+        prompts = [torch.randint(10, config.vocab_size, (int(n),), generator=gen).tolist() for n in lengths]
+        sets = [
+            [torch.randint(10, config.vocab_size, (6,), generator=gen).tolist() for _ in range(3)]
+            for _ in prompts
+        ]
+        return lm, prompts, sets
+    from latentlang.study import prepare
+    from latentlang.tasks import translation_prompts
+
+    lm = latentlang.load_model(args.model, device=args.device, dtype=args.dtype)
+    tasks = translation_prompts(latentlang.load_words(), "fr", "zh")
+    prepared = prepare(lm, tasks, ["en", "fr", "zh"])
+    prompts = [lm.tokenizer(p.text)["input_ids"] for p in prepared.prompts][: args.n_prompts]
+    sets = [[list(s.ids) for s in row] for row in prepared.token_sets][: args.n_prompts]
+    return lm, prompts, sets
+
+
+def baseline(lm, prompts, sets, every_position: bool) -> np.ndarray:
+    """One prompt at a time; full-vocabulary log-softmax at every (or the last) position."""
+    out = []
+    for ids, token_sets in zip(prompts, sets):
+        batch = left_pad([ids], 0, lm.device)
+        positions = torch.arange(len(ids), device=lm.device)[None] if every_position else None
+        residuals = lm.capture(batch, positions).residuals[0]  # [layer, pos, d]
+        logp = torch.log_softmax(lm.lens.logits(residuals), dim=-1)[:, -1]  # all positions decoded, last read
+        out.append(torch.stack([logp[:, s].logsumexp(-1) for s in token_sets], -1).exp().cpu().numpy())
+    return np.stack(out)
+
+
+def batched(lm, prompts, sets, batch_size: int, lens: bool) -> np.ndarray | None:
+    """Left-padded batches; with ``lens`` the full latentlang read-out, else the forward pass only."""
+    tags = torch.zeros(lm.vocab_size, dtype=torch.long, device=lm.device)
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        batch = left_pad(prompts[start : start + batch_size], 0, lm.device)
+        if not lens:
+            with torch.no_grad():
+                from latentlang.capture import forward_kwargs
+
+                lm.model(**forward_kwargs(lm.model, batch))
+            continue
+        residuals = lm.capture(batch).residuals[:, :, -1]
+        index = TokenSetIndex.from_lists(sets[start : start + batch_size], lm.device)
+        readout = lm.lens.readout(residuals, index, top_k=10)
+        language_mass(readout.top_ids, readout.top_logprob, tags, 2)
+        out.append(readout.set_logprob.exp().cpu().numpy())
+    return np.concatenate(out) if lens else None
+
+
+def timed(fn, device, repeats: int = 1):
+    """Run ``fn`` once to warm up, then ``repeats`` times.
+
+    Returns:
+        Seconds per run, the last output, and the peak GPU memory of the timed runs (``None`` on CPU).
+    """
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / repeats
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return seconds, result, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", default=latentlang.DEFAULT_MODEL, help="a real model (ignored with --arch)"
+    )
+    parser.add_argument("--arch", choices=sorted(ARCHS), help="a randomly initialised architecture instead")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--n-prompts", type=int, default=48)
+    parser.add_argument("--baseline-prompts", type=int, default=8, help="prompts timed on the slow baselines")
+    parser.add_argument("--prompt-len", type=int, default=64, help="tokens per prompt (with --arch)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="the device's bf16 peak, for the FLOP floor"
+    )
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    lm, prompts, sets = build(args)
+    device = lm.device
+    few = slice(0, args.baseline_prompts)
+    t_base, p_base, _ = timed(lambda: baseline(lm, prompts[few], sets[few], True), device)
+    t_last, _, _ = timed(lambda: baseline(lm, prompts[few], sets[few], False), device)
+    t_ll, p_ll, peak_ll = timed(lambda: batched(lm, prompts, sets, args.batch_size, True), device)
+    t_fwd, _, peak_fwd = timed(lambda: batched(lm, prompts, sets, args.batch_size, False), device)
+    n_few, n = len(prompts[few]), len(prompts)
+    tolerance = 1e-4 if lm.dtype == torch.float32 else 2e-2
+    diff = float(np.abs(p_base - p_ll[few]).max())
+    assert diff <= tolerance, f"baseline and latentlang disagree by {diff}"
+    rates = {
+        "baseline": n_few / t_base,
+        "baseline_last": n_few / t_last,
+        "latentlang": n / t_ll,
+        "forward_only": n / t_fwd,
+    }
+    params = sum(p.numel() for p in lm.model.parameters())
+    tokens = float(np.mean([len(p) for p in prompts]))
+    floor = None if args.peak_tflops is None else args.peak_tflops * 1e12 / (2 * params * tokens)
+    print(
+        f"{args.arch or args.model} on {device} ({lm.dtype}), {n} prompts of ~{tokens:.0f} tokens, "
+        f"batch {args.batch_size}; token-set probabilities agree within {diff:.1e}"
+    )
+    for name, rate in rates.items():
+        extra = f"  ({rate / floor:.0%} of the FLOP floor {floor:.0f}/s)" if floor else ""
+        print(f"  {name:14s} {rate:9.2f} prompts/s{extra}")
+    print(
+        f"  latentlang / baseline = {rates['latentlang'] / rates['baseline']:.1f}x; "
+        f"latentlang / forward only = {rates['latentlang'] / rates['forward_only']:.0%}"
+    )
+    if peak_ll is not None:
+        gib = 2**30
+        print(f"  peak GPU memory: latentlang {peak_ll / gib:.2f} GiB, forward only {peak_fwd / gib:.2f} GiB")
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "model": args.arch or args.model,
+                "dtype": str(lm.dtype).removeprefix("torch."),
+                "n_prompts": n,
+                "prompt_tokens": tokens,
+                "batch_size": args.batch_size,
+                "baseline_prompts_per_s": rates["baseline"],
+                "baseline_last_prompts_per_s": rates["baseline_last"],
+                "latentlang_prompts_per_s": rates["latentlang"],
+                "forward_only_prompts_per_s": rates["forward_only"],
+                "speedup": rates["latentlang"] / rates["baseline"],
+                "of_forward": rates["latentlang"] / rates["forward_only"],
+                "flop_floor_prompts_per_s": floor,
+                "peak_mem_bytes": peak_ll,
+                "forward_peak_mem_bytes": peak_fwd,
+                "max_abs_diff": diff,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
