@@ -131,12 +131,14 @@ class HFCapture:
         rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
         grabbed: list[Tensor | None] = [None] * (len(layers) + 1)
 
+        target = positions.device
+
         def grab_input(_module, args, kwargs):
-            grabbed[0] = _hidden_input(args, kwargs)[rows, positions]
+            grabbed[0] = _gather(_hidden_input(args, kwargs), rows, positions, target)
 
         def grab_output(index: int):
             def hook(_module, _args, output):
-                grabbed[index + 1] = first_tensor(output)[rows, positions]
+                grabbed[index + 1] = _gather(first_tensor(output), rows, positions, target)
 
             return hook
 
@@ -256,6 +258,11 @@ def make_backend(name: str, tokenizer=None) -> CaptureBackend:
     if name not in BACKENDS:
         raise LatentLangError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")
     return TransformerLensCapture(tokenizer) if name == "transformer_lens" else BACKENDS[name]()
+
+
+def _gather(h: Tensor, rows: Tensor, positions: Tensor, target: torch.device) -> Tensor:
+    """``h[rows, positions]`` on ``target``; in a sharded model each layer may sit on its own device."""
+    return h[rows.to(h.device), positions.to(h.device)].to(target)
 
 
 def _hidden_input(args: tuple, kwargs: dict) -> Tensor:

@@ -48,10 +48,13 @@ class ModelConfig:
     backend: str = option("hf", "capture backend", choices=["hf", "nnsight", "transformer_lens"])
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     dtype: str = option("auto", "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
+    device_map: str | None = option(None, "shard the model over several GPUs with accelerate: auto")
 
     def load(self) -> LensModel:
         """Load the model these settings name."""
-        return load_model(self.model, device=self.device, dtype=self.dtype, backend=self.backend)
+        return load_model(
+            self.model, device=self.device, dtype=self.dtype, backend=self.backend, device_map=self.device_map
+        )
 
 
 def cache_dir() -> Path:
@@ -92,6 +95,9 @@ def load_model(
     dtype: str | torch.dtype = "auto",
     backend: str = "hf",
     check: bool = True,
+    device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | Path | None = None,
 ) -> LensModel:
     """Load a causal LM and its tokenizer, and find the parts the lens needs.
 
@@ -103,6 +109,10 @@ def load_model(
         backend: How residuals are captured: ``"hf"`` (forward hooks), ``"nnsight"`` or
             ``"transformer_lens"``.
         check: Verify once that the lens at the last layer reproduces the model's logits.
+        device_map: Shard the model with accelerate (``"auto"`` over all GPUs, or a dict of module
+            name -> device, ``"cpu"`` or ``"disk"``); ``device`` is then not used.
+        max_memory: Per-device memory limits for ``device_map="auto"`` (``{0: "20GiB", "cpu": ...}``).
+        offload_folder: Where weights mapped to ``"disk"`` go.
 
     Raises:
         LatentLangError: The spec names nothing loadable, or the model lacks a lens part.
@@ -114,13 +124,17 @@ def load_model(
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        sharding = {}
+        if device_map is not None:
+            sharding = {"device_map": device_map, "max_memory": max_memory, "offload_folder": offload_folder}
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **sharding)
     except (OSError, ValueError) as err:
         raise LatentLangError(
             f"could not load model {spec!r}: {_first_line(err)} (give a local model directory, a .gguf "
             f"file, or {DEFAULT_MODEL!r}, which works offline)"
         ) from None
-    model.to(device)
+    if device_map is None:
+        model.to(device)
     return LensModel.from_hf(model, tokenizer, name=spec, backend=backend, check=check)
 
 

@@ -4,21 +4,25 @@ A run folder holds ``run.json`` (the settings and their fingerprint), ``parts/``
 finished batch, while the run is going) and, at the end, ``result.npz``. A rerun with the same
 settings loads the parts and computes only what is missing, or loads the finished result; a
 folder holding a run with other settings is refused. Every file is written atomically, so an
-interruption loses at most the batch in flight.
+interruption loses at most the batch in flight. A batch that runs out of GPU memory is split in
+half and the run goes on with the smaller batch size.
 """
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
+import torch
 from tqdm.auto import tqdm
 
 from latentlang.errors import LatentLangError
 
 RESULT_FILE = "result.npz"
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -73,20 +77,48 @@ def run_batches(
     covered = {i for lo, hi in done for i in range(lo, hi)}
     todo = [i for i in range(n_items) if i not in covered]
     bar = tqdm(total=n_items, initial=len(covered), disable=not progress, desc=desc, unit="item")
-    for start in range(0, len(todo), batch_size):
-        # After a resume the missing items may have gaps: each consecutive run is one part file.
-        for lo, hi in _consecutive(todo[start : start + batch_size]):
+    queue = [
+        run
+        for start in range(0, len(todo), batch_size)
+        for run in _consecutive(todo[start : start + batch_size])
+    ]
+    while queue:
+        lo, hi = queue.pop(0)
+        try:
             part = compute(list(range(lo, hi)))
-            if parts_dir is not None:
-                part.save(parts_dir / f"{lo:06d}-{hi:06d}.npz")
-            done[(lo, hi)] = part
-            bar.update(hi - lo)
+        except torch.OutOfMemoryError:
+            # Halve the batch and go on; finished batches are already on disk.
+            if hi - lo == 1:
+                raise LatentLangError(
+                    "out of memory with a single prompt per batch; use a smaller dtype (--dtype bfloat16), "
+                    "a larger device, or shard the model"
+                ) from None
+            _free_cached_memory()
+            mid = (lo + hi) // 2
+            log.warning("out of memory with %d items per batch; going on with %d", hi - lo, mid - lo)
+            queue = [(lo, mid), (mid, hi)] + [piece for a, b in queue for piece in _halves(a, b, mid - lo)]
+            continue
+        if parts_dir is not None:
+            parts_dir.mkdir(exist_ok=True)
+            part.save(parts_dir / f"{lo:06d}-{hi:06d}.npz")
+        done[(lo, hi)] = part
+        bar.update(hi - lo)
     bar.close()
     result = result_class.concat([done[key] for key in sorted(done)], meta=meta)
     if out_dir is not None:
         result.save(out_dir / RESULT_FILE)
         shutil.rmtree(parts_dir, ignore_errors=True)  # the whole result is saved; the parts are redundant
     return result
+
+
+def _halves(lo: int, hi: int, size: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` cut into runs of at most ``size`` items."""
+    return [(a, min(a + size, hi)) for a in range(lo, hi, size)]
+
+
+def _free_cached_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _claim(out_dir: Path, meta: dict) -> Path:

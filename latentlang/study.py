@@ -48,6 +48,9 @@ def prepare(
     :func:`latentlang.tokens.resolve_overlaps`): by default, drop concepts whose languages share
     a token.
 
+    The kept prompts come back shortest first (batches of similar length need less padding), so a
+    result lists its concepts in that order (``result.prompts["concept"]``).
+
     Raises:
         LatentLangError: No prompts, a word without any token, or every concept dropped.
     """
@@ -75,7 +78,10 @@ def prepare(
             f"all {len(prompts)} concepts were dropped because their {'/'.join(languages)} token sets "
             "overlap; use a word list whose translations start differently"
         )
-    return PreparedPrompts(kept, sets, dropped)
+    # Run prompts of similar length together: less padding, the same numbers (padding is masked).
+    lengths = [len(ids) for ids in lm.tokenizer([p.text for p in kept])["input_ids"]]
+    order = sorted(range(len(kept)), key=lambda i: lengths[i])
+    return PreparedPrompts([kept[i] for i in order], [sets[i] for i in order], dropped)
 
 
 def run_prompts(

@@ -169,3 +169,49 @@ def test_prompt_longer_than_the_context_is_refused():
     lm = LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)  # 64 positions
     with pytest.raises(LatentLangError, match="reads at most 64"):
         lm.tokenize(["the dog chien chat " * 40])
+
+
+def test_sharded_and_offloaded_model_gives_the_same_numbers(saved_tokenizer, tmp_path, monkeypatch):
+    """accelerate's device_map: two of three layers offloaded to disk, the rest on the CPU."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from latentlang import load_model
+
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+    model = tiny_model("llama", vocab_size=len(AutoTokenizer.from_pretrained(saved_tokenizer)))
+    model.save_pretrained(tmp_path / "model")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(saved_tokenizer / name, tmp_path / "model" / name)
+    whole = load_model(str(tmp_path / "model"), device="cpu", dtype="float32")
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "disk",
+        "model.layers.2": "disk",
+        "model.norm": "cpu",
+        "model.rotary_emb": "cpu",
+        "lm_head": "cpu",
+    }
+    sharded = load_model(
+        str(tmp_path / "model"), dtype="float32", device_map=device_map, offload_folder=tmp_path / "offload"
+    )
+    assert any(p.device.type == "meta" for p in sharded.model.parameters())  # really offloaded
+    texts = ["the dog chien", "chat 狗 the dog"]
+    a, b = whole.capture(whole.tokenize(texts)), sharded.capture(sharded.tokenize(texts))
+    assert_close(b.residuals, a.residuals)
+    assert_close(b.final_logits, a.final_logits)
+
+
+def test_bfloat16_forward_with_float32_reductions(arch):
+    """A bf16 model: the read-out is finite, float32, and close to the float32 model's."""
+    model = tiny_model(arch)
+    lm32 = LensModel.from_hf(model, check=False)
+    batch = left_pad(_random_prompts([5, 7]), 0)
+    ref = lm32.lens.readout(lm32.capture(batch).residuals[:, :, -1], None, 3)
+    lm16 = LensModel.from_hf(tiny_model(arch).to(torch.bfloat16))
+    out = lm16.lens.readout(lm16.capture(batch).residuals[:, :, -1], None, 3)
+    assert out.entropy_bits.dtype == torch.float32 and torch.isfinite(out.entropy_bits).all()
+    assert torch.isfinite(out.top_logprob).all() and torch.isfinite(out.energy).all()
+    assert (out.entropy_bits - ref.entropy_bits).abs().max() < 0.1 * ref.entropy_bits.abs().max() + 0.05

@@ -1,0 +1,75 @@
+"""Resumable runs: out-of-memory back-off and reuse of finished parts."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latentlang import LatentLangError
+from latentlang.runs import run_batches
+
+
+@dataclass
+class Squares:
+    values: np.ndarray
+    meta: dict
+
+    def save(self, path: Path) -> Path:
+        np.save(open(path, "wb"), self.values)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> "Squares":
+        return cls(np.load(path), {})
+
+    @classmethod
+    def concat(cls, parts: list, meta: dict | None = None) -> "Squares":
+        return cls(np.concatenate([p.values for p in parts]), meta or {})
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on(tmp_path):
+    sizes = []
+
+    def compute(indices):
+        sizes.append(len(indices))
+        if len(indices) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return Squares(np.array(indices) ** 2, {})
+
+    result = run_batches(10, 8, compute, Squares, {"fingerprint": "f"}, tmp_path / "run", progress=False)
+    assert result.values.tolist() == [i * i for i in range(10)]
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2  # shrinks once, then stays small
+
+
+def test_out_of_memory_with_one_item_is_a_clear_error(tmp_path):
+    def compute(indices):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    with pytest.raises(LatentLangError, match="single prompt per batch"):
+        run_batches(3, 2, compute, Squares, {"fingerprint": "f"}, None, progress=False)
+
+
+def test_finished_parts_are_not_recomputed(tmp_path):
+    calls = []
+
+    def failing_after_two(indices):
+        calls.append(indices)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return Squares(np.array(indices), {})
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batches(9, 3, failing_after_two, Squares, {"fingerprint": "f"}, tmp_path, progress=False)
+    calls.clear()
+    result = run_batches(
+        9,
+        3,
+        lambda i: calls.append(i) or Squares(np.array(i), {}),
+        Squares,
+        {"fingerprint": "f"},
+        tmp_path,
+        progress=False,
+    )
+    assert calls == [[6, 7, 8]] and result.values.tolist() == list(range(9))
