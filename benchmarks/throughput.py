@@ -113,7 +113,7 @@ def batched(lm, prompts, sets, batch_size: int, lens: bool) -> np.ndarray | None
             with torch.no_grad():
                 from latentlang.capture import forward_kwargs
 
-                lm.model(**forward_kwargs(lm.model, batch))
+                lm.model(**forward_kwargs(lm.model, batch)[0])
             continue
         residuals = lm.capture(batch).residuals[:, :, -1]
         index = TokenSetIndex.from_lists(sets[start : start + batch_size], lm.device)

@@ -38,15 +38,21 @@ class Batch(NamedTuple):
     """
 
     input_ids: Int[Tensor, "batch seq"]
-    attention_mask: Int[Tensor, "batch seq"]
+    attention_mask: Int[Tensor, "batch total"]
     position_ids: Int[Tensor, "batch seq"]
+    prefix: object | None = None  # a latentlang.prefix.SharedPrefix: the tokens run only cover suffixes
 
     @property
     def lengths(self) -> Int[Tensor, " batch"]:
         return self.attention_mask.sum(-1)
 
     def last_positions(self) -> Int[Tensor, "batch 1"]:
-        """The index of each prompt's last token (the same column for all, thanks to left padding)."""
+        """The index of each prompt's last token (the same column for all, thanks to left padding;
+        per row behind a shared prefix, whose suffixes are right-padded)."""
+        if self.prefix is not None:
+            from latentlang.prefix import last_positions
+
+            return last_positions(self)
         seq = self.input_ids.shape[1]
         return torch.full((self.input_ids.shape[0], 1), seq - 1, device=self.input_ids.device)
 
@@ -59,6 +65,8 @@ class Batch(NamedTuple):
         Raises:
             LatentLangError: An offset falls outside some prompt.
         """
+        if self.prefix is not None:
+            raise LatentLangError("positions relative to each prompt need a batch without a shared prefix")
         seq = self.input_ids.shape[1]
         rel = torch.tensor(offsets, device=self.input_ids.device)[None, :]
         lengths = self.lengths[:, None]
@@ -108,15 +116,35 @@ class CaptureBackend(Protocol):
     ) -> Captured: ...
 
 
-def forward_kwargs(model: nn.Module, batch: Batch) -> dict:
-    """Keyword arguments for a cache-free forward pass that computes logits only at the end."""
-    kwargs = dict(batch._asdict(), use_cache=False)
+def forward_kwargs(model: nn.Module, batch: Batch) -> tuple[dict, int]:
+    """Keyword arguments for a forward pass that computes logits only for the last few columns,
+    and how many columns those are (1 for a left-padded batch; behind a shared prefix, enough to
+    reach every row's last token)."""
+    kwargs = {
+        "input_ids": batch.input_ids,
+        "attention_mask": batch.attention_mask,
+        "position_ids": batch.position_ids,
+        "use_cache": False,
+    }
+    keep = 1
+    if batch.prefix is not None:
+        from latentlang.prefix import cache_argument
+
+        kwargs |= {cache_argument(model): batch.prefix.expanded(len(batch.input_ids)), "use_cache": True}
+        keep = batch.input_ids.shape[1] - int(batch.last_positions().min())
     params = inspect.signature(model.forward).parameters
     for name in ("logits_to_keep", "num_logits_to_keep"):
         if name in params:
-            kwargs[name] = 1
-            break
-    return kwargs
+            kwargs[name] = keep
+            return kwargs, keep
+    return kwargs, batch.input_ids.shape[1]
+
+
+def final_logits(logits: Tensor, batch: Batch, keep: int) -> Float[Tensor, "batch vocab"]:
+    """The logits at each row's last token, from the last ``keep`` columns the model computed."""
+    rows = torch.arange(len(logits), device=logits.device)
+    last = batch.last_positions()[:, 0].to(logits.device) - (batch.input_ids.shape[1] - keep)
+    return logits[rows, last]
 
 
 class HFCapture:
@@ -144,12 +172,13 @@ class HFCapture:
 
         handles = [layers[0].register_forward_pre_hook(grab_input, with_kwargs=True)]
         handles += [layer.register_forward_hook(grab_output(i)) for i, layer in enumerate(layers)]
+        kwargs, keep = forward_kwargs(model, batch)
         try:
-            output = model(**forward_kwargs(model, batch))
+            output = model(**kwargs)
         finally:
             for handle in handles:
                 handle.remove()
-        return Captured(torch.stack(grabbed, dim=1), output.logits[:, -1])
+        return Captured(torch.stack(grabbed, dim=1), final_logits(output.logits, batch, keep))
 
 
 class NNsightCapture:
@@ -176,13 +205,14 @@ class NNsightCapture:
         wrapped, layer_envoys = self._envoys(model, layers)
         rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
         saved = []
-        with wrapped.trace(**forward_kwargs(model, batch)):
+        kwargs, keep = forward_kwargs(model, batch)
+        with wrapped.trace(**kwargs):
             args, kwargs = layer_envoys[0].inputs
             saved.append(_hidden_input(args, kwargs)[rows, positions].save())
             for i in range(len(layers)):
                 saved.append(first_tensor(layer_envoys[i].output)[rows, positions].save())
-            logits = wrapped.output.logits[:, -1].save()
-        return Captured(torch.stack(list(saved), dim=1), logits)
+            logits = wrapped.output.logits.save()
+        return Captured(torch.stack(list(saved), dim=1), final_logits(logits, batch, keep))
 
 
 class TransformerLensCapture:
@@ -228,6 +258,8 @@ class TransformerLensCapture:
     def capture(
         self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
     ) -> Captured:
+        if batch.prefix is not None:
+            raise LatentLangError("the transformer_lens backend does not run shared-prefix batches")
         bridge = self._bridge(model)
         rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
         grabbed: list[Tensor | None] = [None] * (len(layers) + 1)

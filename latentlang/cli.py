@@ -24,6 +24,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
         if isinstance(kind, types.UnionType):  # e.g. str | None
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if kind is bool:
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f.name,
+                action="store_true",
+                help=f.metadata.get("help", ""),
+            )
+            continue
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,

@@ -28,6 +28,9 @@ class RunConfig(ModelConfig):
     batch_size: int = option(8, "prompts per forward pass")
     n_shots: int = option(4, "demonstrations per prompt")
     seed: int = option(0, "seed for drawing demonstrations")
+    shared_demos: bool = option(
+        False, "give every prompt the same demonstrations (their prefix is then computed once)"
+    )
     top_k: int = option(10, "decoded tokens kept per layer")
     overlap: str = option(
         "drop",
@@ -70,6 +73,7 @@ class RunConfig(ModelConfig):
             "latent": self.latent_languages,
             "n_shots": self.n_shots,
             "seed": self.seed,
+            "shared_demos": self.shared_demos,
             "words": self.words,
         }
 
@@ -104,7 +108,9 @@ class TranslationConfig(RunConfig):
 
     def prompts(self) -> list[TaskPrompt]:
         words = load_words(self.words)
-        return translation_prompts(words, self.src, self.tgt, self.languages, self.n_shots, self.seed)
+        return translation_prompts(
+            words, self.src, self.tgt, self.languages, self.n_shots, self.seed, self.shared_demos
+        )
 
 
 @dataclass(kw_only=True)
@@ -133,7 +139,9 @@ class RepetitionConfig(OneLanguageConfig):
 
     def prompts(self) -> list[TaskPrompt]:
         words = load_words(self.words)
-        return repetition_prompts(words, self.lang, self.languages, self.n_shots, self.seed)
+        return repetition_prompts(
+            words, self.lang, self.languages, self.n_shots, self.seed, self.shared_demos
+        )
 
 
 @dataclass(kw_only=True)
@@ -152,7 +160,9 @@ class ClozeConfig(OneLanguageConfig):
     def prompts(self) -> list[TaskPrompt]:
         sentences = load_cloze(self.cloze)
         words = load_words(self.words)
-        return cloze_prompts(sentences, words, self.lang, self.languages, self.n_shots, self.seed)
+        return cloze_prompts(
+            sentences, words, self.lang, self.languages, self.n_shots, self.seed, self.shared_demos
+        )
 
 
 TASKS: dict[str, type[RunConfig]] = {

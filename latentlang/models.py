@@ -16,6 +16,7 @@ from latentlang.errors import LatentLangError
 from latentlang.langid import VocabLanguages, tag_vocabulary
 from latentlang.lens import LogitLens
 from latentlang.parts import LensParts, find_parts, find_unembed
+from latentlang.prefix import MIN_PREFIX, SharedPrefix, common_prefix, compute_prefix, suffix_batch
 from latentlang.tokens import VocabIndex
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
@@ -38,6 +39,7 @@ class LensModel:
     parts: LensParts
     backend: CaptureBackend
     name: str = field(default="model")
+    _shared: SharedPrefix | None = field(default=None, repr=False)
 
     @classmethod
     def from_hf(
@@ -118,13 +120,18 @@ class LensModel:
     def vocab_size(self) -> int:
         return self.parts.unembed.weight.shape[0]
 
-    def tokenize(self, prompts: list[str], add_special_tokens: bool = True) -> Batch:
+    def tokenize(
+        self, prompts: list[str], add_special_tokens: bool = True, share_prefix: bool = False
+    ) -> Batch:
         """Tokenize prompts into a left-padded batch.
 
         Args:
             prompts: The texts.
             add_special_tokens: Add the tokenizer's usual special tokens (BOS); ``False`` for text
                 that already holds them, such as a chat template's output.
+            share_prefix: If the prompts share a long token prefix (the same few-shot
+                demonstrations), compute it once and run only the suffixes (see
+                :mod:`latentlang.prefix`); the batch's last positions are then per row.
         """
         if self.tokenizer is None:
             raise LatentLangError("this LensModel has no tokenizer; pass token ids to left_pad() instead")
@@ -138,7 +145,18 @@ class LensModel:
                 f"a prompt has {max(too_long)} tokens but {self.name} reads at most {limit}; "
                 "shorten it (fewer few-shot examples)"
             )
-        return left_pad(ids, _pad_id(self.tokenizer), self.device)
+        return self.make_batch(ids, share_prefix)
+
+    def make_batch(self, ids: list[list[int]], share_prefix: bool = False) -> Batch:
+        """A batch of token-id lists: left-padded, or suffixes behind a cached shared prefix."""
+        pad = _pad_id(self.tokenizer) if self.tokenizer is not None else 0
+        if share_prefix and self.backend.name != "transformer_lens":
+            prefix = common_prefix(ids)
+            if len(prefix) >= MIN_PREFIX:
+                if self._shared is None or self._shared.ids != tuple(prefix):
+                    self._shared = compute_prefix(self.model, prefix, self.device)
+                return suffix_batch(self._shared, [s[len(prefix) :] for s in ids], pad, self.device)
+        return left_pad(ids, pad, self.device)
 
     @property
     def max_positions(self) -> int | None:

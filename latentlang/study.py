@@ -163,7 +163,7 @@ def _run_batch(
     lm: LensModel, prepared: PreparedPrompts, indices: list[int], languages: list[str], top_k: int, meta: dict
 ) -> LensResult:
     prompts = [prepared.prompts[i] for i in indices]
-    batch = lm.tokenize([p.text for p in prompts])
+    batch = lm.tokenize([p.text for p in prompts], share_prefix=True)
     residuals = lm.capture(batch).residuals[:, :, -1]
     sets = TokenSetIndex.from_lists(
         [[list(s.ids) for s in prepared.token_sets[i]] for i in indices], lm.device

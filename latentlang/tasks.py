@@ -62,6 +62,7 @@ def translation_prompts(
     languages: list[str] | None = None,
     n_shots: int = 4,
     seed: int = 0,
+    shared_demos: bool = False,
 ) -> list[TaskPrompt]:
     """Few-shot translation prompts from ``src`` to ``tgt``, one per concept.
 
@@ -72,6 +73,7 @@ def translation_prompts(
         languages: Languages whose word is measured (default: en, src, tgt).
         n_shots: Demonstrations per prompt: other concepts, drawn per prompt with ``seed``.
         seed: Seed for drawing demonstrations.
+        shared_demos: Give every prompt the same demonstrations (see :func:`_few_shot`).
 
     Raises:
         LatentLangError: ``src == tgt``, a language is unknown or absent from the list, or the list
@@ -90,11 +92,17 @@ def translation_prompts(
         seed,
         demo=lambda row: translation_line(src, row[src], tgt, row[tgt]),
         query=lambda row: translation_line(src, row[src], tgt),
+        shared=shared_demos,
     )
 
 
 def repetition_prompts(
-    words: WordList, lang: str, languages: list[str] | None = None, n_shots: int = 4, seed: int = 0
+    words: WordList,
+    lang: str,
+    languages: list[str] | None = None,
+    n_shots: int = 4,
+    seed: int = 0,
+    shared_demos: bool = False,
 ) -> list[TaskPrompt]:
     """Few-shot prompts that repeat each word of ``lang`` (see :func:`translation_prompts`)."""
     languages = languages or list(dict.fromkeys(["en", lang]))
@@ -105,6 +113,7 @@ def repetition_prompts(
         seed,
         demo=lambda row: translation_line(lang, row[lang], lang, row[lang]),
         query=lambda row: translation_line(lang, row[lang], lang),
+        shared=shared_demos,
     )
 
 
@@ -115,6 +124,7 @@ def cloze_prompts(
     languages: list[str] | None = None,
     n_shots: int = 2,
     seed: int = 0,
+    shared_demos: bool = False,
 ) -> list[TaskPrompt]:
     """Few-shot cloze prompts in ``lang``: demonstrations are whole sentences with their answer;
     the query sentence stops at the answer's opening quote.
@@ -149,6 +159,7 @@ def cloze_prompts(
         seed,
         demo=lambda row: row["sentence"] + "\n",
         query=lambda row: cloze_query(row["sentence"], row["answer"]),
+        shared=shared_demos,
     )
 
 
@@ -184,8 +195,13 @@ def _few_shot(
     seed: int,
     demo: Callable[[dict], str],
     query: Callable[[dict], str],
+    shared: bool = False,
 ) -> list[TaskPrompt]:
-    """One prompt per row: ``n_shots`` demonstrations drawn from the other rows, then the query."""
+    """One prompt per row: ``n_shots`` demonstrations drawn from the other rows, then the query.
+
+    With ``shared`` every prompt gets the same demonstrations (drawn once; those rows are not
+    queried), so all prompts share a token prefix that is computed once (:mod:`latentlang.prefix`).
+    """
     if n_shots < 0:
         raise LatentLangError(f"n_shots must be >= 0, got {n_shots}")
     if len(rows) <= n_shots:
@@ -195,10 +211,13 @@ def _few_shot(
         )
     rng = np.random.default_rng(seed)
     records = rows.to_dict("records")
+    fixed = rng.choice(len(records), size=n_shots, replace=False).tolist() if shared else None
     prompts = []
     for i, row in enumerate(records):
-        others = [j for j in range(len(records)) if j != i]
-        text = "".join(demo(records[j]) for j in rng.choice(others, size=n_shots, replace=False))
+        if fixed is not None and i in fixed:
+            continue  # a demonstration is not also a query
+        picks = fixed or rng.choice([j for j in range(len(records)) if j != i], size=n_shots, replace=False)
+        text = "".join(demo(records[j]) for j in picks)
         answers = {lang: row[lang] for lang in languages}
         prompts.append(TaskPrompt(text=text + query(row), concept=row["en"], answers=answers))
     return prompts

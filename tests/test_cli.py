@@ -290,3 +290,19 @@ def test_tokens_command(tiny_dir, tmp_path, capsys):
     assert (out / "token_grid.png").is_file()
     code, _, err = main_run(capsys, "tokens", "--prompt", "", "--model", tiny_dir)
     assert code == 2 and "--prompt is empty" in err
+
+
+def test_shared_demonstrations_run_through_the_prefix_cache(
+    tiny_dir, words_csv, tmp_path, capsys, monkeypatch
+):
+    import latentlang.models
+
+    args = ["--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--shared-demos"]
+    assert _run(capsys, *args, "--out", tmp_path / "cached")[0] == 0
+    monkeypatch.setattr(latentlang.models, "MIN_PREFIX", 10**6)  # no prompt prefix is long enough now
+    assert _run(capsys, *args, "--out", tmp_path / "plain")[0] == 0
+    cached, plain = (LensResult.load(tmp_path / name / "result.npz") for name in ("cached", "plain"))
+    assert cached.n_prompts == 14 - 4 - cached.meta["n_dropped"]  # the 4 demonstrations are not queried
+    assert len({t.split("\n")[0] for t in cached.prompts.text}) == 1  # one prefix for all
+    np.testing.assert_allclose(cached.probs, plain.probs, atol=1e-6)
+    np.testing.assert_allclose(cached.entropy, plain.entropy, atol=1e-4)

@@ -215,3 +215,26 @@ def test_bfloat16_forward_with_float32_reductions(arch):
     assert out.entropy_bits.dtype == torch.float32 and torch.isfinite(out.entropy_bits).all()
     assert torch.isfinite(out.top_logprob).all() and torch.isfinite(out.energy).all()
     assert (out.entropy_bits - ref.entropy_bits).abs().max() < 0.1 * ref.entropy_bits.abs().max() + 0.05
+
+
+@pytest.mark.parametrize("backend", ["hf", "nnsight"])
+def test_shared_prefix_cache_gives_the_uncached_readings(arch, backend):
+    """Prompts sharing a 20-token prefix: computing it once and running right-padded suffixes
+    gives the residuals and logits of the plain left-padded batch."""
+    lm = _lens_model(arch, backend)
+    prefix = _random_prompts([20], seed=5)[0]
+    prompts = [prefix + suffix for suffix in _random_prompts([3, 7, 5], seed=6)]
+    plain = lm.capture(lm.make_batch(prompts))
+    shared_batch = lm.make_batch(prompts, share_prefix=True)
+    assert shared_batch.prefix is not None and shared_batch.input_ids.shape[1] == 7
+    shared = lm.capture(shared_batch)
+    assert_close(shared.residuals[:, :, -1], plain.residuals[:, :, -1], atol=1e-5, rtol=1e-4)
+    assert_close(shared.final_logits, plain.final_logits, atol=1e-5, rtol=1e-4)
+    again = lm.capture(lm.make_batch(prompts[:2], share_prefix=True))  # the cached prefix is reused
+    assert_close(again.residuals[:, :, -1], plain.residuals[:2, :, -1], atol=1e-5, rtol=1e-4)
+
+
+def test_short_common_prefixes_are_not_cached():
+    lm = _lens_model("llama")
+    prompts = _random_prompts([9, 12], seed=2)
+    assert lm.make_batch(prompts, share_prefix=True).prefix is None
