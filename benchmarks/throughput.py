@@ -7,7 +7,10 @@ Four paths on the same model and prompts, each timed after a warm-up:
 * ``baseline_last``: one prompt at a time, the lens at the last position only;
 * ``latentlang``: left-padded batches, the last position only, the chunked read-out on the device
   (token sets, entropy, energy, top-k, language mass);
-* ``forward_only``: the same batches through the model with no lens (the ceiling).
+* ``forward_only``: the same batches through the model with no lens (the ceiling for unique
+  prompts);
+* with ``--shared-prefix`` (prompts = one few-shot prefix + each query), also ``latentlang_cached``:
+  the prefix's KV cache computed once, each batch running only its suffixes.
 
 It checks that ``baseline`` and ``latentlang`` give the same token-set probabilities, prints
 prompts/s, ratios, % of the FLOP floor (GPU, with ``--peak-tflops``) and peak memory, and last one
@@ -75,6 +78,9 @@ def build(args) -> tuple[latentlang.LensModel, list[list[int]], list[list[list[i
         gen = torch.Generator().manual_seed(1)
         lengths = torch.randint(args.prompt_len - 8, args.prompt_len + 1, (args.n_prompts,), generator=gen)
         prompts = [torch.randint(10, config.vocab_size, (int(n),), generator=gen).tolist() for n in lengths]
+        if args.shared_prefix:  # one prefix, then 6-10 tokens of query each
+            prefix = prompts[0][: args.prompt_len - 10]
+            prompts = [prefix + p[-int(n) + len(prefix) :] for p, n in zip(prompts, lengths)]
         sets = [
             [torch.randint(10, config.vocab_size, (6,), generator=gen).tolist() for _ in range(3)]
             for _ in prompts
@@ -84,7 +90,7 @@ def build(args) -> tuple[latentlang.LensModel, list[list[int]], list[list[list[i
     from latentlang.tasks import translation_prompts
 
     lm = latentlang.load_model(args.model, device=args.device, dtype=args.dtype)
-    tasks = translation_prompts(latentlang.load_words(), "fr", "zh")
+    tasks = translation_prompts(latentlang.load_words(), "fr", "zh", shared_demos=args.shared_prefix)
     prepared = prepare(lm, tasks, ["en", "fr", "zh"])
     prompts = [lm.tokenizer(p.text)["input_ids"] for p in prepared.prompts][: args.n_prompts]
     sets = [[list(s.ids) for s in row] for row in prepared.token_sets][: args.n_prompts]
@@ -103,12 +109,14 @@ def baseline(lm, prompts, sets, every_position: bool) -> np.ndarray:
     return np.stack(out)
 
 
-def batched(lm, prompts, sets, batch_size: int, lens: bool) -> np.ndarray | None:
-    """Left-padded batches; with ``lens`` the full latentlang read-out, else the forward pass only."""
+def batched(lm, prompts, sets, batch_size: int, lens: bool, share_prefix: bool = False) -> np.ndarray | None:
+    """Batches; with ``lens`` the full latentlang read-out, else the forward pass only; with
+    ``share_prefix`` the common prefix is computed once (a new cache for each timed run)."""
     tags = torch.zeros(lm.vocab_size, dtype=torch.long, device=lm.device)
+    lm._shared = None
     out = []
     for start in range(0, len(prompts), batch_size):
-        batch = left_pad(prompts[start : start + batch_size], 0, lm.device)
+        batch = lm.make_batch(prompts[start : start + batch_size], share_prefix)
         if not lens:
             with torch.no_grad():
                 from latentlang.capture import forward_kwargs
@@ -158,6 +166,7 @@ def main() -> None:
     parser.add_argument(
         "--peak-tflops", type=float, default=None, help="the device's bf16 peak, for the FLOP floor"
     )
+    parser.add_argument("--shared-prefix", action="store_true", help="prompts share one few-shot prefix")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     lm, prompts, sets = build(args)
@@ -167,6 +176,8 @@ def main() -> None:
     t_last, _, _ = timed(lambda: baseline(lm, prompts[few], sets[few], False), device)
     t_ll, p_ll, peak_ll = timed(lambda: batched(lm, prompts, sets, args.batch_size, True), device)
     t_fwd, _, peak_fwd = timed(lambda: batched(lm, prompts, sets, args.batch_size, False), device)
+    if args.shared_prefix:
+        t_cached, p_cached, _ = timed(lambda: batched(lm, prompts, sets, args.batch_size, True, True), device)
     n_few, n = len(prompts[few]), len(prompts)
     tolerance = 1e-4 if lm.dtype == torch.float32 else 2e-2
     diff = float(np.abs(p_base - p_ll[few]).max())
@@ -177,6 +188,10 @@ def main() -> None:
         "latentlang": n / t_ll,
         "forward_only": n / t_fwd,
     }
+    if args.shared_prefix:
+        diff = max(diff, float(np.abs(p_cached - p_ll).max()))
+        assert diff <= tolerance, f"cached and uncached latentlang disagree by {diff}"
+        rates["latentlang_cached"] = n / t_cached
     params = sum(p.numel() for p in lm.model.parameters())
     tokens = float(np.mean([len(p) for p in prompts]))
     floor = None if args.peak_tflops is None else args.peak_tflops * 1e12 / (2 * params * tokens)
@@ -207,6 +222,7 @@ def main() -> None:
                 "baseline_last_prompts_per_s": rates["baseline_last"],
                 "latentlang_prompts_per_s": rates["latentlang"],
                 "forward_only_prompts_per_s": rates["forward_only"],
+                "latentlang_cached_prompts_per_s": rates.get("latentlang_cached"),
                 "speedup": rates["latentlang"] / rates["baseline"],
                 "of_forward": rates["latentlang"] / rates["forward_only"],
                 "flop_floor_prompts_per_s": floor,
