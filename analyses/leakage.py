@@ -26,8 +26,9 @@ def main() -> None:
         "language",
         "items",
         "refused",
-        "silent (refused or no option)",
-        "silent with a confident hidden preference: last layer / any layer",
+        "refused items leaking: last layer / any layer",
+        "no option",
+        "no-option items leaking: last / any",
         "text agrees with the lens (answered items)",
         "mean option mass, last layer",
         "JS to en, last layer (bits)",
@@ -47,9 +48,11 @@ def main() -> None:
         write_outputs(result, out, config.threshold, config.min_mass)
         for lang, n in leakage_numbers(result, config.threshold, config.min_mass).items():
             lines.append(
-                f"| {model} | {lang} | {n['items']} | {n['refused']} | {n['silent']} | "
-                f"{n['leak_last']:.0%} / {n['leak_any_layer']:.0%} | {n['text_agrees_with_lens']:.0%} | "
-                f"{n['option_mass_last']:.2f} | {n.get('js_to_en_last', float('nan')):.3f} |"
+                f"| {model} | {lang} | {n['items']} | {n['refused']} | {n['refused_leak_last']} / "
+                f"{n['refused_leak_any']} | {n['no_option']} | "
+                f"{n['no_option_leak_last']} / {n['no_option_leak_any']} | "
+                f"{n['text_agrees_with_lens']:.0%} | {n['option_mass_last']:.2f} | "
+                f"{n.get('js_to_en_last', float('nan')):.3f} |"
             )
     update_readme("leakage", "\n".join(lines))
 

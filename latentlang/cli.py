@@ -109,8 +109,8 @@ def _leakage(args: argparse.Namespace) -> int:
     written = write_outputs(result, config.out, config.threshold, config.min_mass)
     for lang, n in leakage_numbers(result, config.threshold, config.min_mass).items():
         print(
-            f"{lang}: {n['items']} items, {n['refused']} refused, {n['silent']} without an answer in text; "
-            f"{n['leak_last']:.0%} of those leak at the last layer, {n['leak_any_layer']:.0%} at some layer"
+            f"{lang}: {n['items']} items; {n['refused']} refused ({n['refused_leak_any']} with a confident "
+            f"hidden preference at some layer), {n['no_option']} gave no option ({n['no_option_leak_any']})"
         )
     if result.meta.get("unmeasurable"):
         print(f"not measured (an option number has no token): {len(result.meta['unmeasurable'])} items")

@@ -240,3 +240,9 @@ def test_leakage_command(tiny_dir, tmp_path, monkeypatch, capsys):
         assert (out / name).is_file(), name
     assert list(out.glob("question-*.png"))
     assert "en: 3 items" in stdout
+
+
+def test_an_option_that_says_it_depends_is_an_answer():
+    options = ["Yes", "It depends", "No"]
+    assert read_answer("It depends", options) == (2, False)
+    assert read_answer("It depends on the person.", ["Always", "Never"]).refused

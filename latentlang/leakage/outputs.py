@@ -38,29 +38,32 @@ def example_question(result: LeakageResult, threshold: float, min_mass: float) -
 
 
 def leakage_numbers(result: LeakageResult, threshold: float, min_mass: float) -> dict:
-    """Per language: items, refusals, silent items (refused or no option), the share of silent
-    items leaking at the last layer and at any layer, the agreement between the answer in text
-    and the lens's preferred option at the last layer, and the value shift to English there."""
+    """Per language: items, refusals, replies with no option, how many of each leak (a confident
+    hidden preference at the last layer / at any layer), the agreement between the answer in text
+    and the lens's preferred option at the last layer, the mean option mass there, and the value
+    shift to English there."""
     measures = result.measures(threshold, min_mass)
-    last = measures[measures["layer"] == result.n_layers - 1]
+    leaks = measures.groupby(["question_id", "language", "framing"], sort=False)["leak"]
+    any_layer, last = leaks.any(), leaks.last()
+    preferred = measures[measures["layer"] == result.n_layers - 1].set_index(
+        ["question_id", "language", "framing"]
+    )
     shift = result.value_shift()
     numbers = {}
     for lang, rows in result.items.groupby("language", sort=False):
-        silent = rows["refused"].astype(bool) | (rows["answer"] == 0)
-        mine = last[last["language"] == lang].reset_index(drop=True)
-        answered = mine[(mine["answer"] > 0).to_numpy()]
-        any_layer = measures[measures["language"] == lang].groupby(["question_id", "framing"])["leak"].any()
-        entry = {
-            "items": len(rows),
-            "refused": int(rows["refused"].sum()),
-            "silent": int(silent.sum()),
-            "leak_last": float(mine["leak"].sum() / max(1, silent.sum())),
-            "leak_any_layer": float(any_layer.sum() / max(1, silent.sum())),
-            "text_agrees_with_lens": float((answered["answer"] == answered["preferred"]).mean())
-            if len(answered)
-            else float("nan"),
-            "option_mass_last": float(np.mean(result.option_mass[rows.index, -1])),
-        }
+        keys = list(zip(rows["question_id"], rows["language"], rows["framing"]))
+        refused = rows["refused"].to_numpy(bool)
+        no_option = ~refused & (rows["answer"].to_numpy() == 0)
+        answered = rows["answer"].to_numpy() > 0
+        entry = {"items": len(rows), "refused": int(refused.sum()), "no_option": int(no_option.sum())}
+        for name, mask in (("refused", refused), ("no_option", no_option)):
+            chosen = [k for k, m in zip(keys, mask) if m]
+            entry[f"{name}_leak_last"] = int(last.loc[chosen].sum()) if chosen else 0
+            entry[f"{name}_leak_any"] = int(any_layer.loc[chosen].sum()) if chosen else 0
+        said = rows["answer"].to_numpy()[answered]
+        hidden = preferred.loc[[k for k, a in zip(keys, answered) if a], "preferred"].to_numpy()
+        entry["text_agrees_with_lens"] = float((said == hidden).mean()) if len(said) else float("nan")
+        entry["option_mass_last"] = float(np.mean(result.option_mass[rows.index, -1]))
         lang_shift = shift[(shift["language"] == lang) & (shift["layer"] == result.n_layers - 1)]
         if len(lang_shift):
             entry["js_to_en_last"] = float(lang_shift["js_bits"].iloc[0])

@@ -89,13 +89,18 @@ def read_answer(text: str, options: list[str]) -> ReadAnswer:
     """Find the option a generated text chose, and whether it refused.
 
     Only the first non-empty line counts; a line that names two or more different options chose
-    none. Refusal patterns are searched in the whole text.
+    none. Refusal patterns are searched in the whole text, minus the option labels (so "It
+    depends" is a refusal unless it is one of the options).
 
     Args:
         text: The generated continuation.
         options: The option labels in the question's language (1-based order).
     """
-    refused = any(re.search(p, text, re.IGNORECASE) for pats in REFUSAL_PATTERNS.values() for p in pats)
+    # An option's own words ("It depends" as option 2) are an answer, not an evasion.
+    rest = text
+    for label in options:
+        rest = re.sub(re.escape(label), " ", rest, flags=re.IGNORECASE)
+    refused = any(re.search(p, rest, re.IGNORECASE) for pats in REFUSAL_PATTERNS.values() for p in pats)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     normal = _ascii_digits(unicodedata.normalize("NFKC", first_line))
     numbers = {int(m.group(1)) for m in re.finditer(r"(?<!\d)(\d+)(?!\d)", normal)}

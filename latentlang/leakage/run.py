@@ -144,6 +144,7 @@ def run_leakage(config: LeakageConfig, lm: LensModel | None = None, progress: bo
         "framings": config.framing_list,
         "max_new_tokens": config.max_new_tokens,
         "threshold": config.threshold,
+        "min_mass": config.min_mass,
         "questions": config.questions,
         "unmeasurable": unmeasurable,
         "latentlang_version": __version__,
@@ -152,7 +153,7 @@ def run_leakage(config: LeakageConfig, lm: LensModel | None = None, progress: bo
         k: meta[k] for k in ("model", "dtype", "chat", "max_new_tokens", "questions", "latentlang_version")
     }
     meta["fingerprint"] = fingerprint(settings, [(i.text, i.option_ids) for i in items])
-    return run_batches(
+    result = run_batches(
         len(items),
         config.batch_size,
         lambda idx: _run_batch(lm, [items[i] for i in idx], chat, config.max_new_tokens, meta),
@@ -162,6 +163,16 @@ def run_leakage(config: LeakageConfig, lm: LensModel | None = None, progress: bo
         progress,
         desc=lm.name,
     )
+    return reread_answers(result, {item.question.id: item.question for item in items})
+
+
+def reread_answers(result: LeakageResult, questions: dict[str, Question]) -> LeakageResult:
+    """Read every generated text again with the current rules, so a saved run follows them."""
+    rows = zip(result.items["generated"].astype(str), result.items["question_id"], result.items["language"])
+    reads = [read_answer(text, questions[q].options[lang]) for text, q, lang in rows]
+    result.items["answer"] = [r.option or 0 for r in reads]
+    result.items["refused"] = [r.refused for r in reads]
+    return result
 
 
 def _run_batch(
