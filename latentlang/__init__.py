@@ -25,6 +25,7 @@ from latentlang.loading import DEFAULT_MODEL, load_model  # noqa: E402
 from latentlang.models import LensModel  # noqa: E402
 from latentlang.results import LensResult  # noqa: E402
 from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts  # noqa: E402
+from latentlang.token_grid import TokenGrid, explore  # noqa: E402
 from latentlang.words import WordList, load_cloze, load_words  # noqa: E402
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "ClozeConfig",
     "WordList",
     "load_model",
+    "explore",
+    "TokenGrid",
     "load_words",
     "load_cloze",
     "run_task",

@@ -169,6 +169,12 @@ class LensModel:
         positions = batch.last_positions() if positions is None else positions
         return self.backend.capture(self.model, self.parts.layers, batch, positions)
 
+    def explore(self, prompt: str, top_k: int = 5):
+        """The logit-lens token grid of one prompt (see :func:`latentlang.explore`)."""
+        from latentlang.token_grid import token_grid
+
+        return token_grid(self, prompt, top_k)
+
     @torch.no_grad()
     def check_lens(self, input_ids: Int[Tensor, "1 seq"] | None = None) -> float:
         """Check that the lens at the last layer gives the model's own logits; return the max diff.

@@ -5,6 +5,7 @@ on a 256k vocabulary: no ``[layer, position, vocab]`` tensor is built.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,31 @@ class TokenGrid:
     def n_layers(self) -> int:
         return self.top_probs.shape[0]
 
+    def _repr_html_(self) -> str:
+        """The interactive grid, shown by Jupyter (see :func:`latentlang.html.token_grid_html`)."""
+        from latentlang.html import token_grid_html
+
+        return token_grid_html(self)
+
+    def to_html(self, path: str | Path, last: int | None = None) -> Path:
+        """Save the interactive grid as a standalone HTML file (no network needed to view it)."""
+        from latentlang.html import standalone, token_grid_html
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            standalone(token_grid_html(self, last=last), f"{self.model}: logit lens"), encoding="utf-8"
+        )
+        return path
+
+    def __repr__(self) -> str:
+        layers, positions, k = self.top_probs.shape
+        last = str(self.top_tokens[-1, -1, 0])
+        return (
+            f"TokenGrid({self.model}: {layers} layers × {positions} positions × top-{k}; "
+            f"last position decodes {last!r} at the last layer)"
+        )
+
     def to_dataframe(self) -> pd.DataFrame:
         """Long format: ``layer, position, input_token, rank, token, prob, language``."""
         layer, pos, rank = np.indices(self.top_probs.shape).reshape(3, -1)
@@ -79,6 +105,22 @@ class TokenGrid:
                 "language": self.top_labels.reshape(-1),
             }
         )
+
+
+def explore(prompt: str, model: "str | LensModel" = "gemma-3-270m", top_k: int = 5, **load) -> TokenGrid:
+    """Decode one prompt at every layer and position: in Jupyter the result shows itself as an
+    interactive grid (hover a cell for its top-k tokens); ``.to_html(path)`` saves it.
+
+    Args:
+        prompt: The text.
+        model: A loaded :class:`LensModel` or a spec for :func:`latentlang.load_model`.
+        top_k: Tokens kept per cell.
+        **load: Passed to :func:`latentlang.load_model` (``device``, ``dtype``, ...).
+    """
+    from latentlang.loading import load_model
+
+    lm = model if isinstance(model, LensModel) else load_model(model, **load)
+    return token_grid(lm, prompt, top_k)
 
 
 def token_grid(lm: LensModel, prompt: str, top_k: int = 5) -> TokenGrid:
