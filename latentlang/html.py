@@ -154,6 +154,49 @@ def language_mass_svg(grid, width: int = 420, height: int = 160) -> str:
     return "".join(parts)
 
 
+def table_html(title: str, header: list[str], rows: list[list]) -> str:
+    """A small styled table with a title (for results' ``_repr_html_``)."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return (
+        f'<div class="ll-view"><style>{_STYLE}.ll-table td,.ll-table th{{padding:2px 8px;text-align:right;'
+        f'border-bottom:1px solid #eee}}</style><b>{html.escape(title)}</b><table class="ll-table">'
+        f"<tr>{head}</tr>{body}</table></div>"
+    )
+
+
+def result_summary_html(result) -> str:
+    """A :class:`~latentlang.results.LensResult` at a glance: peak and last-layer probabilities."""
+    from latentlang.measures import key_numbers
+
+    numbers = key_numbers(result)
+    meta = result.meta
+    rows = [
+        [
+            f'<span style="color:{color_of(lang)}">■</span> {lang}',
+            numbers[f"peak_p_{lang}"],
+            numbers[f"peak_layer_{lang}"],
+            numbers[f"last_p_{lang}"],
+        ]
+        for lang in result.languages
+    ]
+    title = (
+        f"LensResult · {meta.get('model', '?')} · {meta.get('task', '?')} {meta.get('src', '')}→"
+        f"{meta.get('tgt', '')} · {result.n_prompts} concepts · {result.n_layers} layers"
+    )
+    table = table_html(title, ["language", "peak P", "at layer", "last-layer P"], rows)
+    # Colour swatches are markup, not text: unescape just those.
+    return table.replace("&lt;span style=&quot;", '<span style="').replace(
+        "&quot;&gt;■&lt;/span&gt;", '">■</span>'
+    )
+
+
+def _cell(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def standalone(fragment: str, title: str) -> str:
     """A complete HTML page around a fragment."""
     return (

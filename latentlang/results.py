@@ -170,6 +170,12 @@ class LensResult:
             f"{self.n_layers} layers × languages {self.languages})"
         )
 
+    def _repr_html_(self) -> str:
+        """A summary table for Jupyter: per language, the peak and last-layer mean probability."""
+        from latentlang.html import result_summary_html
+
+        return result_summary_html(self)
+
 
 def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, method: str) -> pd.DataFrame:
     """Mean over prompts per layer, with a Student-t or percentile-bootstrap interval."""

@@ -174,6 +174,10 @@ class LeakageResult:
             meta=parts[0].meta if meta is None else meta,
         )
 
+    def _repr_html_(self) -> str:
+        """A summary table for Jupyter: items, refusals and replies with no option per language."""
+        return _leakage_html(self)
+
     def __repr__(self) -> str:
         refused = int(self.items["refused"].sum())
         return (
@@ -181,6 +185,17 @@ class LeakageResult:
             f"({self.items['question_id'].nunique()} questions × {sorted(self.items['language'].unique())} × "
             f"{sorted(self.items['framing'].unique())}), {refused} refused, {self.n_layers} layers)"
         )
+
+
+def _leakage_html(result: "LeakageResult") -> str:
+    from latentlang.html import table_html
+
+    rows = []
+    for lang, items in result.items.groupby("language", sort=False):
+        refused = items["refused"].astype(bool)
+        rows.append([lang, len(items), int(refused.sum()), int((~refused & (items["answer"] == 0)).sum())])
+    title = f"LeakageResult · {result.meta.get('model', '?')} · {result.n_layers} layers"
+    return table_html(title, ["language", "items", "refused", "no option"], rows)
 
 
 def _pad_options(array: np.ndarray, width: int) -> np.ndarray:

@@ -36,6 +36,7 @@ class LeakageConfig(ModelConfig):
         None, "question set (JSONL, see the schema); default: the shipped 64 questions"
     )
     templates: str | None = option(None, "per-language prompt templates (JSON); default: shipped")
+    ids: str | None = option(None, "run only these question ids (comma-separated); default: all")
     langs: str = option("en,ar,fa,tr,zh", "comma-separated languages")
     framings: str = option("neutral,personal,observer", "comma-separated framings")
     chat: str = option(
@@ -107,6 +108,14 @@ def answer_gap(lm: LensModel) -> str:
 def build_items(lm: LensModel, config: LeakageConfig, chat: bool) -> tuple[list[Item], list[str]]:
     """Every question × language × framing as a prompt, and the options that have no token."""
     questions, templates = load_questions(config.questions), load_templates(config.templates)
+    if config.ids:
+        wanted = [x.strip() for x in config.ids.split(",") if x.strip()]
+        unknown = sorted(set(wanted) - {q.id for q in questions})
+        if unknown:
+            raise LatentLangError(
+                f"unknown question id(s) {unknown}; the set has e.g. {[q.id for q in questions[:3]]}"
+            )
+        questions = [q for q in questions if q.id in wanted]
     items, unmeasurable = [], []
     for question, lang, framing in product(questions, config.lang_list, config.framing_list):
         body = question_text(question, lang, framing, templates)

@@ -1,0 +1,39 @@
+"""The interactive logit-lens view of one translation prompt on the default model, saved as a
+standalone HTML file, and a headless-Chromium screenshot of it with one cell hovered.
+
+    python analyses/explore.py [--model SPEC]   # writes figures/explore/{explore.html, screenshot.png}
+"""
+
+from pathlib import Path
+
+import _browser
+from _common import parser, update_readme
+
+import latentlang
+from latentlang.tasks import translation_prompts
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    lm = latentlang.load_model(args.model, device=args.device)
+    prompt = next(
+        p for p in translation_prompts(latentlang.load_words(), "fr", "zh", n_shots=2) if p.concept == "dog"
+    )
+    grid = lm.explore(prompt.text)
+    out = Path(args.out) / "explore"
+    page = grid.to_html(out / "explore.html", last=16)
+    layer = int(grid.top_probs[:, -1, 0].argmax())  # the most confident layer at the last position
+    seen = _browser.hover_cell(
+        page, f"{layer},{min(15, grid.top_probs.shape[1] - 1)}", out / "screenshot.png"
+    )
+    if seen["errors"]:
+        raise SystemExit(f"JavaScript errors: {seen['errors']}")
+    update_readme(
+        "explore",
+        f"Hovered: layer {layer} at the last position; the tooltip read: "
+        f"`{' · '.join(seen['tooltip'].splitlines()[:4])}` …",
+    )
+
+
+if __name__ == "__main__":
+    main()
