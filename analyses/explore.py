@@ -22,7 +22,9 @@ def main() -> None:
     grid = lm.explore(prompt.text)
     out = Path(args.out) / "explore"
     page = grid.to_html(out / "explore.html", last=16)
-    layer = int(grid.top_probs[:, -1, 0].argmax())  # the most confident layer at the last position
+    # Hover the last position at the layer where a word (not punctuation) is most confidently decoded.
+    wordy = [i for i in range(grid.n_layers) if grid.top_labels[i, -1, 0] not in ("none", "other")]
+    layer = max(wordy, key=lambda i: grid.top_probs[i, -1, 0]) if wordy else grid.n_layers - 1
     seen = _browser.hover_cell(
         page, f"{layer},{min(15, grid.top_probs.shape[1] - 1)}", out / "screenshot.png"
     )

@@ -87,7 +87,8 @@ class LogitLens(nn.Module):
         softcap: ``final_logit_softcapping``: logits become ``cap * tanh(logits / cap)``.
         logit_scale: A constant the model multiplies its logits by (1.0 for most models).
         max_chunk_elements: Upper bound on the elements of one float32 logit tile
-            (rows x vocabulary chunk); sets the lens's peak memory.
+            (rows x vocabulary chunk); sets the lens's peak memory. Default: 2**22 (16 MB) on a
+            CPU, 2**26 (256 MB) on a GPU.
     """
 
     def __init__(
@@ -97,7 +98,7 @@ class LogitLens(nn.Module):
         unembed_bias: Float[Tensor, " vocab"] | None = None,
         softcap: float | None = None,
         logit_scale: float = 1.0,
-        max_chunk_elements: int = 1 << 24,
+        max_chunk_elements: int | None = None,
     ) -> None:
         super().__init__()
         self.final_norm = final_norm
@@ -105,6 +106,8 @@ class LogitLens(nn.Module):
         self.bias = unembed_bias
         self.softcap = softcap
         self.logit_scale = logit_scale
+        if max_chunk_elements is None:  # small tiles stay in a CPU's caches; a GPU wants large ones
+            max_chunk_elements = 1 << 26 if unembed_weight.device.type == "cuda" else 1 << 22
         self.max_chunk_elements = max_chunk_elements
         self._token_cov: Tensor | None = None
 
@@ -224,18 +227,19 @@ class LogitLens(nn.Module):
         m = s = u = top_val = top_ids = None
         for start in range(0, self.vocab_size, chunk):
             logits = self._logits(hn, start, start + chunk)
-            chunk_max = logits.max(dim=-1).values
-            new_m = chunk_max if m is None else torch.maximum(m, chunk_max)
-            shifted = logits - new_m[:, None]
+            val, idx = logits.topk(min(k, logits.shape[-1]), dim=-1)  # its first column is the max
+            new_m = val[:, 0] if m is None else torch.maximum(m, val[:, 0])
+            shifted = logits.sub_(new_m[:, None])  # in place: the logits are not needed again
             e = torch.exp(shifted)
+            chunk_s = e.sum(-1)
+            chunk_u = e.mul_(shifted).sum(-1)
             if m is None:
-                s, u = e.sum(-1), (e * shifted).sum(-1)
+                s, u = chunk_s, chunk_u
             else:
                 scale = torch.exp(m - new_m)
-                u = scale * (u + s * (m - new_m)) + (e * shifted).sum(-1)
-                s = scale * s + e.sum(-1)
+                u = scale * (u + s * (m - new_m)) + chunk_u
+                s = scale * s + chunk_s
             m = new_m
-            val, idx = logits.topk(min(k, logits.shape[-1]), dim=-1)
             idx = idx + start
             if top_val is not None:
                 val, pick = torch.cat([top_val, val], -1).topk(k, dim=-1)
