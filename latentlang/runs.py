@@ -72,7 +72,13 @@ def run_batches(
     out_dir = None if out_dir is None else Path(out_dir)
     parts_dir = None if out_dir is None else _claim(out_dir, meta)
     if out_dir is not None and (out_dir / RESULT_FILE).is_file():
-        return result_class.load(out_dir / RESULT_FILE)  # finished before, with these settings
+        finished = result_class.load(out_dir / RESULT_FILE)
+        if getattr(finished, "meta", {}).get("fingerprint") != meta["fingerprint"]:
+            raise LatentLangError(
+                f"{out_dir / RESULT_FILE} is the result of a run with other settings (or another latentlang "
+                "version); use another --out folder or delete that file"
+            )
+        return finished  # finished before, with these settings
     done = {} if parts_dir is None else _load_parts(parts_dir, result_class)
     covered = {i for lo, hi in done for i in range(lo, hi)}
     todo = [i for i in range(n_items) if i not in covered]

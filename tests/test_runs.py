@@ -22,7 +22,7 @@ class Squares:
 
     @classmethod
     def load(cls, path: Path) -> "Squares":
-        return cls(np.load(path), {})
+        return cls(np.load(path), {"fingerprint": "f"})
 
     @classmethod
     def concat(cls, parts: list, meta: dict | None = None) -> "Squares":
@@ -73,3 +73,14 @@ def test_finished_parts_are_not_recomputed(tmp_path):
         progress=False,
     )
     assert calls == [[6, 7, 8]] and result.values.tolist() == list(range(9))
+
+
+def test_a_finished_result_of_other_settings_is_refused(tmp_path):
+    run_batches(
+        3, 2, lambda i: Squares(np.array(i), {}), Squares, {"fingerprint": "f"}, tmp_path, progress=False
+    )
+    (tmp_path / "run.json").unlink()  # even without its record, the result names its settings
+    with pytest.raises(LatentLangError, match="run with other settings"):
+        run_batches(
+            3, 2, lambda i: Squares(np.array(i), {}), Squares, {"fingerprint": "g"}, tmp_path, progress=False
+        )
