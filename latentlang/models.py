@@ -22,7 +22,7 @@ from latentlang.tokens import VocabIndex
 PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
 
 
-@dataclass
+@dataclass(repr=False)
 class LensModel:
     """A causal LM ready for the logit lens.
 
@@ -168,6 +168,14 @@ class LensModel:
         """Residuals at ``positions`` (default: each prompt's last token) after every layer."""
         positions = batch.last_positions() if positions is None else positions
         return self.backend.capture(self.model, self.parts.layers, batch, positions)
+
+    def __repr__(self) -> str:
+        d_model = self.parts.unembed.weight.shape[1]
+        return (
+            f"LensModel({self.name}: {type(self.model).__name__}, {self.n_layers} layers, d_model {d_model}, "
+            f"vocab {self.vocab_size}, {str(self.dtype).removeprefix('torch.')} on {self.device}, "
+            f"backend {self.backend.name})"
+        )
 
     def explore(self, prompt: str, top_k: int = 5):
         """The logit-lens token grid of one prompt (see :func:`latentlang.explore`)."""
