@@ -246,3 +246,76 @@ def test_an_option_that_says_it_depends_is_an_answer():
     options = ["Yes", "It depends", "No"]
     assert read_answer("It depends", options) == (2, False)
     assert read_answer("It depends on the person.", ["Always", "Never"]).refused
+
+
+def test_an_option_without_a_token_is_reported_not_dropped_silently(tmp_path, monkeypatch, caplog):
+    """A vocabulary with the digits 1 and 2 but no 3: the three-option items cannot be measured;
+    they are named in a warning and in the result's meta."""
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+    words = [
+        "<pad>",
+        "<bos>",
+        "Question:",
+        "Is",
+        "thing",
+        "fine",
+        "for",
+        "you",
+        "?",
+        "Always",
+        "Sometimes",
+        "Never",
+        "Answer",
+        ":",
+        "with",
+        "the",
+        "number",
+        "of",
+        "one",
+        "option",
+        "only",
+        ".",
+        "1",
+        "2",
+        "0",
+    ]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
+    save_tiny_llama(tmp_path / "model", fast, n_layers=1)
+    two = tmp_path / "two.jsonl"
+    two.write_text(
+        json.dumps(
+            {
+                "id": "two",
+                "options": {"en": ["Always", "Never"]},
+                "framings": {"personal": {"en": "Is thing fine for you?"}},
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "id": "three",
+                "options": {"en": ["Always", "Sometimes", "Never"]},
+                "framings": {"personal": {"en": "Is thing fine for you?"}},
+            }
+        )
+    )
+    config = LeakageConfig(
+        model=str(tmp_path / "model"),
+        questions=str(two),
+        langs="en",
+        framings="personal",
+        out=str(tmp_path / "out"),
+        max_new_tokens=2,
+    )
+    with caplog.at_level("WARNING"):
+        result = run_leakage(config, progress=False)
+    assert list(result.items["question_id"]) == ["two"]
+    assert result.meta["unmeasurable"] == ["three (en, personal): option(s) [3] have no token"]
+    assert "three (en, personal)" in caplog.text
