@@ -34,17 +34,20 @@ def middle_layers(n_layers: int) -> list[int]:
 
 def leading_layers(result: LensResult, lang: str, over: str, floor: float = 0.01) -> list[int]:
     """Layers where ``lang``'s word is more probable than ``over``'s, with a paired 95% Student-t
-    interval of the difference above zero and a mean probability of at least ``floor`` (smaller
-    leads can be significant but are negligible)."""
+    interval of the difference above zero, and ``lang``'s mean probability exceeds its control
+    (another concept's word) by at least ``floor``: smaller leads can be significant but are
+    negligible, and a lead the control shares is not about the concept."""
     from scipy import stats
 
-    a, b = result.probs[:, :, result.languages.index(lang)], result.probs[:, :, result.languages.index(over)]
+    j = result.languages.index(lang)
+    a, b = result.probs[:, :, j], result.probs[:, :, result.languages.index(over)]
     diff = a - b
     n = len(diff)
     if n < 2:
         return []
     half = stats.t.ppf(0.975, n - 1) * diff.std(axis=0, ddof=1) / np.sqrt(n)
-    return np.flatnonzero((diff.mean(axis=0) - half > 0) & (a.mean(axis=0) >= floor)).tolist()
+    excess = a.mean(axis=0) - result.control[:, :, j].mean(axis=0)
+    return np.flatnonzero((diff.mean(axis=0) - half > 0) & (excess >= floor)).tolist()
 
 
 def language_share(result: LensResult, label: str) -> np.ndarray:

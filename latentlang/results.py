@@ -18,7 +18,7 @@ from jaxtyping import Float, Int
 from latentlang.errors import LatentLangError
 from latentlang.storage import load_npz, save_npz
 
-_ARRAYS = ("probs", "entropy", "energy", "top_ids", "top_probs", "mass")
+_ARRAYS = ("probs", "control", "entropy", "energy", "top_ids", "top_probs", "mass")
 
 
 @dataclass
@@ -27,6 +27,10 @@ class LensResult:
 
     Attributes:
         probs: P(token set of the concept's word in each language), per prompt and layer.
+        control: The same probability for *another* concept's words (``prompts["control_concept"]``)
+            at the same prompt: the chance level of the token-set method. Where ``probs`` is no
+            higher than ``control``, the lens is not reading this concept (e.g. a layer that
+            decodes the letter ``s`` for every prompt credits every word starting with *s*).
         entropy: Entropy of the decoded next-token distribution, in bits.
         energy: Token energy of the decoded vector (1 = like a random direction; see
             :meth:`latentlang.lens.LogitLens.energy`).
@@ -41,6 +45,7 @@ class LensResult:
     """
 
     probs: Float[np.ndarray, "prompt layer language"]
+    control: Float[np.ndarray, "prompt layer language"]
     entropy: Float[np.ndarray, "prompt layer"]
     energy: Float[np.ndarray, "prompt layer"]
     top_ids: Int[np.ndarray, "prompt layer k"]
@@ -56,6 +61,7 @@ class LensResult:
         n, layers = self.entropy.shape
         expected = {
             "probs": (n, layers, len(self.languages)),
+            "control": (n, layers, len(self.languages)),
             "energy": (n, layers),
             "top_probs": self.top_ids.shape,
             "top_tokens": self.top_ids.shape,
@@ -102,13 +108,15 @@ class LensResult:
                 resamples, seeded).
 
         Returns:
-            Columns ``layer, language, mean, ci_low, ci_high, n``.
+            Columns ``layer, language, mean, ci_low, ci_high, n`` and ``control``, the mean
+            probability of other concepts' words at the same prompts (the chance level).
         """
         frames = []
         for j, lang in enumerate(self.languages):
             frame = _mean_ci(self.probs[:, :, j], confidence, method)
-            frames.append(frame.assign(language=lang))
-        return pd.concat(frames, ignore_index=True)[["layer", "language", "mean", "ci_low", "ci_high", "n"]]
+            frames.append(frame.assign(language=lang, control=self.control[:, :, j].mean(axis=0)))
+        columns = ["layer", "language", "mean", "ci_low", "ci_high", "n", "control"]
+        return pd.concat(frames, ignore_index=True)[columns]
 
     def entropy_summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
         """Mean entropy (bits) per layer: columns ``layer, mean, ci_low, ci_high, n``."""

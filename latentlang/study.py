@@ -40,6 +40,11 @@ class PreparedPrompts:
     token_sets: list[list[TokenSet]]
     dropped: dict[str, str]
 
+    def control_of(self, index: int) -> int:
+        """The prompt whose concept serves as prompt ``index``'s control: half the list away, so
+        never itself (unless there is only one prompt)."""
+        return (index + len(self.prompts) // 2) % len(self.prompts)
+
 
 def prepare(
     lm: LensModel, prompts: list[TaskPrompt], languages: list[str], overlap: str = "drop"
@@ -165,21 +170,24 @@ def _run_batch(
     prompts = [prepared.prompts[i] for i in indices]
     batch = lm.tokenize([p.text for p in prompts], share_prefix=True)
     residuals = lm.capture(batch).residuals[:, :, -1]
-    sets = TokenSetIndex.from_lists(
-        [[list(s.ids) for s in prepared.token_sets[i]] for i in indices], lm.device
-    )
+    # Each prompt's own words, then a control: another concept's words, read at the same position.
+    own_and_control = [prepared.token_sets[i] + prepared.token_sets[prepared.control_of(i)] for i in indices]
+    sets = TokenSetIndex.from_lists([[list(s.ids) for s in row] for row in own_and_control], lm.device)
     readout = lm.lens.readout(residuals, sets, top_k)
+    probs = readout.set_logprob.exp().cpu().numpy()
     mass = language_mass(readout.top_ids, readout.top_logprob, lm.token_tags, len(lm.languages.labels))
     top_ids = readout.top_ids.cpu().numpy()
     frame = pd.DataFrame(
         {
             "concept": [p.concept for p in prompts],
+            "control_concept": [prepared.prompts[prepared.control_of(i)].concept for i in indices],
             "text": [p.text for p in prompts],
             **{f"word_{lang}": [p.answers[lang] for p in prompts] for lang in languages},
         }
     )
     return LensResult(
-        probs=readout.set_logprob.exp().cpu().numpy(),
+        probs=probs[:, :, : len(languages)],
+        control=probs[:, :, len(languages) :],
         entropy=readout.entropy_bits.cpu().numpy(),
         energy=readout.energy.cpu().numpy(),
         top_ids=top_ids,

@@ -306,3 +306,27 @@ def test_shared_demonstrations_run_through_the_prefix_cache(
     assert len({t.split("\n")[0] for t in cached.prompts.text}) == 1  # one prefix for all
     np.testing.assert_allclose(cached.probs, plain.probs, atol=1e-6)
     np.testing.assert_allclose(cached.entropy, plain.entropy, atol=1e-4)
+
+
+def test_control_is_another_concepts_words_at_the_same_prompt(tiny_dir, words_csv, tmp_path, capsys):
+    from latentlang import load_model
+    from latentlang.lens import TokenSetIndex
+
+    out = tmp_path / "out"
+    assert (
+        _run(capsys, "--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--out", out)[0]
+        == 0
+    )
+    result = LensResult.load(out / "result.npz")
+    lm = load_model(str(tiny_dir), device="cpu", dtype="float32")
+    table = pd.read_csv(words_csv).set_index("en")
+    for i in (0, result.n_prompts - 1):
+        control = result.prompts.control_concept[i]
+        assert control != result.prompts.concept[i]
+        residual = lm.capture(lm.tokenize([result.prompts.text[i]])).residuals[:, :, -1]
+        words = {"en": control, "fr": table.loc[control, "fr"], "zh": table.loc[control, "zh"]}
+        sets = TokenSetIndex.from_lists(
+            [[list(lm.vocab.token_set(words[lang]).ids) for lang in result.languages]]
+        )
+        expected = lm.lens.readout(residual, sets, 1).set_logprob.exp()[0].numpy()
+        np.testing.assert_allclose(result.control[i], expected, rtol=1e-4, atol=1e-9)

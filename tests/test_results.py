@@ -13,6 +13,7 @@ def make_result(n=5, layers=4, seed=0) -> LensResult:
     rng = np.random.default_rng(seed)
     return LensResult(
         probs=rng.uniform(size=(n, layers, 3)),
+        control=rng.uniform(size=(n, layers, 3)) / 10,
         entropy=rng.uniform(0, 10, size=(n, layers)),
         energy=rng.uniform(0, 3, size=(n, layers)),
         top_ids=rng.integers(0, 100, size=(n, layers, 2)),
@@ -28,14 +29,14 @@ def make_result(n=5, layers=4, seed=0) -> LensResult:
 
 def test_shape_mismatch_is_rejected():
     good = make_result()
-    with pytest.raises(ValueError, match="probs"):
-        LensResult(**{**good.__dict__, "probs": good.probs[:, :, :2]})
+    with pytest.raises(ValueError, match="mass"):
+        LensResult(**{**good.__dict__, "mass": good.mass[:, :, :2]})
 
 
 def test_summary_mean_and_t_interval():
     result = make_result(n=6)
     summary = result.summary()
-    assert list(summary.columns) == ["layer", "language", "mean", "ci_low", "ci_high", "n"]
+    assert list(summary.columns) == ["layer", "language", "mean", "ci_low", "ci_high", "n", "control"]
     row = summary[(summary.layer == 2) & (summary.language == "fr")].iloc[0]
     values = result.probs[:, 2, 1]
     half = 2.570581835636314 * values.std(ddof=1) / np.sqrt(6)  # t(0.975, df=5)
@@ -47,7 +48,7 @@ def test_summary_mean_and_t_interval():
 def test_save_load_roundtrip(tmp_path):
     result = make_result()
     loaded = LensResult.load(result.save(tmp_path / "r.npz"))
-    for name in ("probs", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass"):
+    for name in ("probs", "control", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass"):
         assert np.array_equal(getattr(loaded, name), getattr(result, name)), name
     assert loaded.languages == result.languages and loaded.labels == result.labels
     assert loaded.meta == result.meta
