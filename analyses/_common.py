@@ -31,12 +31,19 @@ def run_into(config, lm, out: Path) -> dict:
 
 
 def numbers_table(rows: list[dict], name: str) -> str:
-    """A markdown table: one row per run, peak and last-layer probabilities per language."""
-    lines = [
-        f"| {name} | concepts | peak P (layer) per language | last-layer P | target leads from | "
-        "P(en) > P(tgt) at layers |",
-        "|---|---|---|---|---|---|",
+    """A markdown table: one row per run, peak and last-layer probabilities per language, the
+    target's takeover, English's leads, the entropy profile and English's share of the top-k."""
+    header = [
+        name,
+        "concepts",
+        "peak P (layer) per language",
+        "last-layer P",
+        "target leads from",
+        "P(en) > P(tgt) at layers",
+        "entropy, bits: max of the first half / peak (layer)",
+        "peak share of top-10 mass that is English (layer)",
     ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         langs = [k.removeprefix("peak_p_") for k in row if k.startswith("peak_p_")]
         peaks = ", ".join(
@@ -44,9 +51,14 @@ def numbers_table(rows: list[dict], name: str) -> str:
         )
         last = ", ".join(f"{lang} {row[f'last_p_{lang}']:.3f}" for lang in langs)
         cell = row["tgt"] if row["src"] == row["tgt"] else f"{row['src']}→{row['tgt']}"
-        leads = row.get("en_leads_tgt_layers", "")
+        entropy = row["entropy_bits"]
+        first_half = max(entropy[: len(entropy) // 2 + 1])
+        peak = max(range(len(entropy)), key=entropy.__getitem__)
+        share = f"{row['peak_en_share']:.2f} ({row['peak_en_share_layer']})" if "peak_en_share" in row else ""
         lines.append(
-            f"| {cell} | {row['concepts']} | {peaks} | {last} | {row.get('takeover_layer', '')} | {leads} |"
+            f"| {cell} | {row['concepts']} | {peaks} | {last} | {row.get('takeover_layer', '')} | "
+            f"{row.get('en_leads_tgt_layers', '')} | {first_half:.1f} / {entropy[peak]:.1f} ({peak}) | "
+            f"{share} |"
         )
     return "\n".join(lines)
 
