@@ -51,7 +51,8 @@ def latent_languages_figure(result: LensResult, confidence: float = 0.95, method
 def draw_curves(
     ax: Axes, result: LensResult, confidence: float = 0.95, method: str = "t", legend=True
 ) -> None:
-    """One line per measured language with its confidence band."""
+    """One line per measured language with its confidence band, and a dotted line of the same
+    colour for its control (another concept's word at the same prompts: the chance level)."""
     summary = result.summary(confidence, method)
     for lang, color in zip(result.languages, language_colors(result.languages)):
         rows = summary[summary["language"] == lang]
@@ -59,6 +60,8 @@ def draw_curves(
             rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=role_label(result, lang)
         )
         ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0)
+        ax.plot(rows["layer"], rows["control"], color=color, linestyle=":", linewidth=1.2)
+    ax.plot([], [], color="#555555", linestyle=":", linewidth=1.2, label="control: another concept's word")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.5, result.n_layers - 0.5)
