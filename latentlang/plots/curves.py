@@ -60,8 +60,26 @@ def draw_curves(
             rows["layer"], rows["mean"], color=color, marker="o", markersize=3, label=role_label(result, lang)
         )
         ax.fill_between(rows["layer"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, linewidth=0)
-        ax.plot(rows["layer"], rows["control"], color=color, linestyle=":", linewidth=1.2)
-    ax.plot([], [], color="#555555", linestyle=":", linewidth=1.2, label="control: another concept's word")
+        # x markers keep the control visible where it coincides with the measured line
+        ax.plot(
+            rows["layer"],
+            rows["control"],
+            color=color,
+            linestyle=":",
+            linewidth=1.2,
+            marker="x",
+            markersize=4,
+        )
+    ax.plot(
+        [],
+        [],
+        color="#555555",
+        linestyle=":",
+        linewidth=1.2,
+        marker="x",
+        markersize=4,
+        label="control: another concept's word",
+    )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(bottom=0)
     ax.set_xlim(-0.5, result.n_layers - 0.5)

@@ -34,7 +34,9 @@ def grid_figure(results: dict[str, LensResult]) -> Figure:
     handles = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label.split(" ")[0], handle)
+            # languages by code ("en (English)" and "en (target)" are one entry); the control whole
+            handles.setdefault(label if label.startswith("control") else label.split(" ")[0], handle)
+    handles = dict(sorted(handles.items(), key=lambda item: item[0].startswith("control")))  # control last
     fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False, fontsize=8)
     first = next(iter(results.values()))
     fig.supxlabel("layer (0 = embeddings)", fontsize=9)
