@@ -8,13 +8,15 @@ through the final norm (the logit lens applies it).
 Backends share one small Protocol, :class:`CaptureBackend`, and give the same numbers:
 
 * :class:`HFCapture` registers forward hooks on the decoder blocks (removed in ``finally``);
-* :class:`NNsightCapture` runs the same read-out inside ``nnsight``'s ``model.trace`` (the door to
-  remote execution and to models sharded with ``device_map``);
+* :class:`NNsightCapture` runs the same read-out inside ``nnsight``'s ``model.trace``, through
+  :func:`trace_residuals`, which :class:`latentlang.remote.RemoteReader` also runs on NDIF;
 * :class:`TransformerLensCapture` reads TransformerLens hook points (``blocks.{i}.hook_resid_post``)
   of a ``TransformerBridge`` around the same model.
 
 Only the chosen positions are kept, inside the hooks, so memory does not grow with prompt length.
 """
+
+from __future__ import annotations
 
 import inspect
 from functools import reduce
@@ -204,15 +206,12 @@ class NNsightCapture:
     ) -> Captured:
         wrapped, layer_envoys = self._envoys(model, layers)
         rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
-        saved = []
         kwargs, keep = forward_kwargs(model, batch)
+        envoys = [layer_envoys[i] for i in range(len(layers))]
         with wrapped.trace(**kwargs):
-            args, kwargs = layer_envoys[0].inputs
-            saved.append(_hidden_input(args, kwargs)[rows, positions].save())
-            for i in range(len(layers)):
-                saved.append(first_tensor(layer_envoys[i].output)[rows, positions].save())
+            residuals = trace_residuals(envoys, rows, positions, positions.device).save()
             logits = wrapped.output.logits.save()
-        return Captured(torch.stack(list(saved), dim=1), final_logits(logits, batch, keep))
+        return Captured(residuals, final_logits(logits, batch, keep))
 
 
 class TransformerLensCapture:
@@ -228,6 +227,8 @@ class TransformerLensCapture:
     """
 
     name = "transformer_lens"
+    #: ``run_with_hooks`` takes no past key values.
+    shares_prefix = False
 
     def __init__(self, tokenizer=None) -> None:
         self.tokenizer = tokenizer
@@ -290,6 +291,35 @@ def make_backend(name: str, tokenizer=None) -> CaptureBackend:
     if name not in BACKENDS:
         raise LatentLangError(f"unknown backend {name!r}; use one of: {', '.join(BACKENDS)}")
     return TransformerLensCapture(tokenizer) if name == "transformer_lens" else BACKENDS[name]()
+
+
+def trace_residuals(
+    layer_envoys: list,
+    rows: Int[Tensor, "batch 1"],
+    positions: Int[Tensor, "batch pos"],
+    device: torch.device | None = None,
+    embeddings: bool = True,
+) -> Float[Tensor, "batch layer pos d_model"]:
+    """Inside an ``nnsight`` trace: the residual stream at ``positions`` before the first of
+    ``layer_envoys`` (if ``embeddings``) and after each of them.
+
+    It runs wherever the trace runs (on NDIF for a remote trace), so it needs only torch.
+
+    Args:
+        layer_envoys: The decoder blocks' envoys, in execution order.
+        rows: ``arange(batch)[:, None]``, to pair each row with its positions.
+        positions: Absolute positions to keep, per row.
+        device: Where the result goes (default: the first block's device; each block of a sharded
+            model may sit on its own).
+        embeddings: Include the first block's input (layer 0).
+    """
+    outputs = []
+    if embeddings:
+        args, kwargs = layer_envoys[0].inputs
+        outputs.append(_hidden_input(args, kwargs))
+    outputs += [first_tensor(envoy.output) for envoy in layer_envoys]
+    device = outputs[0].device if device is None else device
+    return torch.stack([_gather(h, rows, positions, device) for h in outputs], dim=1)
 
 
 def _gather(h: Tensor, rows: Tensor, positions: Tensor, target: torch.device) -> Tensor:

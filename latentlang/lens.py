@@ -12,7 +12,10 @@ need only the rows of the unembedding that the sets name, gathered directly. All
 model's device in float32, so only small arrays ever leave it.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -81,7 +84,8 @@ class LogitLens(nn.Module):
 
     Args:
         final_norm: The module between the last decoder layer and the unembedding
-            (``nn.Identity()`` if the model has none). Run in the model's dtype, as the model does.
+            (``nn.Identity()`` if the model has none), or an nnsight envoy of it (remote runs).
+            Run in the model's dtype, as the model does.
         unembed_weight: The unembedding matrix (often tied to the input embedding).
         unembed_bias: Its bias, if any.
         softcap: ``final_logit_softcapping``: logits become ``cap * tanh(logits / cap)``.
@@ -93,14 +97,16 @@ class LogitLens(nn.Module):
 
     def __init__(
         self,
-        final_norm: nn.Module,
+        final_norm: Callable[[Tensor], Tensor],
         unembed_weight: Float[Tensor, "vocab d_model"],
         unembed_bias: Float[Tensor, " vocab"] | None = None,
         softcap: float | None = None,
         logit_scale: float = 1.0,
         max_chunk_elements: int | None = None,
     ) -> None:
-        super().__init__()
+        # Not super(): on NDIF this method is rebuilt from its source, outside the class body, so
+        # it has no __class__ cell (see latentlang.remote).
+        nn.Module.__init__(self)
         self.final_norm = final_norm
         self.weight = unembed_weight
         self.bias = unembed_bias
@@ -144,7 +150,6 @@ class LogitLens(nn.Module):
         """Full log-probabilities (see :meth:`logits` for the memory caveat)."""
         return torch.log_softmax(self.logits(h), dim=-1)
 
-    @torch.no_grad()
     def readout(
         self,
         h: Float[Tensor, "batch layer d_model"],
@@ -158,6 +163,25 @@ class LogitLens(nn.Module):
             token_sets: Token sets whose probability to report per prompt, or ``None``.
             top_k: How many of the most probable tokens to keep.
         """
+        sets = (None, None) if token_sets is None else (token_sets.ids, token_sets.mask)
+        return LensReadout(*self.reduce(h, *sets, top_k=top_k))
+
+    def reduce(
+        self,
+        h: Float[Tensor, "batch layer d_model"],
+        set_ids: Int[Tensor, "batch n_sets max_size"] | None = None,
+        set_mask: Bool[Tensor, "batch n_sets max_size"] | None = None,
+        top_k: int = 10,
+    ) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`readout` with plain tensors in and out (the fields of :class:`LensReadout`, in
+        order): what a remote request runs on NDIF, where latentlang's own data classes could
+        only travel as bytecode tied to one Python version."""
+        with torch.no_grad():  # not a decorator: decorated methods do not survive the trip to NDIF
+            return self._reduce(h, set_ids, set_mask, top_k)
+
+    def _reduce(
+        self, h: Tensor, set_ids: Tensor | None, set_mask: Tensor | None, top_k: int
+    ) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
         batch, n_layers, d_model = h.shape
         hn = self.normed(h).reshape(batch * n_layers, d_model)
         k = min(top_k, self.vocab_size)
@@ -169,19 +193,18 @@ class LogitLens(nn.Module):
                 acc.append(value)
         log_z_t = torch.cat(log_z)
         set_logprob = None
-        if token_sets is not None:
-            set_logprob = self._set_logits(hn.view(batch, n_layers, d_model), token_sets)
+        if set_ids is not None:
+            set_logprob = self._set_logits(hn.view(batch, n_layers, d_model), set_ids, set_mask)
             set_logprob = set_logprob - log_z_t.view(batch, n_layers, 1)
         top_logprob = torch.cat(top_val) - log_z_t[:, None]
-        return LensReadout(
-            set_logprob=set_logprob,
-            entropy_bits=(torch.cat(entropy) / LOG2).view(batch, n_layers),
-            top_ids=torch.cat(top_ids).view(batch, n_layers, k),
-            top_logprob=top_logprob.view(batch, n_layers, k),
-            energy=self._energy_of_normed(hn).view(batch, n_layers),
+        return (
+            set_logprob,
+            (torch.cat(entropy) / LOG2).view(batch, n_layers),
+            torch.cat(top_ids).view(batch, n_layers, k),
+            top_logprob.view(batch, n_layers, k),
+            self._energy_of_normed(hn).view(batch, n_layers),
         )
 
-    @torch.no_grad()
     def energy(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows"]:
         """Token energy: how much of the decoded vector lies along the token directions.
 
@@ -196,8 +219,9 @@ class LogitLens(nn.Module):
         more in the span the unembedding reads; 0, orthogonal to every token. (Wendler et al.
         normalise by the mean over token directions instead; the shapes across layers agree.)
         """
-        hn = self.normed(h)
-        return self._energy_of_normed(hn.reshape(-1, hn.shape[-1])).reshape(hn.shape[:-1])
+        with torch.no_grad():
+            hn = self.normed(h)
+            return self._energy_of_normed(hn.reshape(-1, hn.shape[-1])).reshape(hn.shape[:-1])
 
     def _energy_of_normed(self, hn: Float[Tensor, "rows d_model"]) -> Float[Tensor, " rows"]:
         unit = hn / hn.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -248,15 +272,18 @@ class LogitLens(nn.Module):
         return m + torch.log(s), torch.log(s) - u / s, top_val, top_ids
 
     def _set_logits(
-        self, hn: Float[Tensor, "batch layer d_model"], sets: TokenSetIndex
+        self,
+        hn: Float[Tensor, "batch layer d_model"],
+        ids: Int[Tensor, "batch n_sets max_size"],
+        mask: Bool[Tensor, "batch n_sets max_size"],
     ) -> Float[Tensor, "batch layer n_sets"]:
         """Log-sum of the logits of each set's members (gathering only their unembedding rows)."""
-        batch, n_sets, width = sets.ids.shape
-        flat_ids = sets.ids.reshape(batch, n_sets * width)
+        batch, n_sets, width = ids.shape
+        flat_ids = ids.reshape(batch, n_sets * width)
         rows = self.weight[flat_ids].float()  # [batch, n_sets * width, d_model]
         logits = torch.einsum("bld,bkd->blk", hn, rows)
         if self.bias is not None:
             logits = logits + self.bias[flat_ids].float()[:, None, :]
         logits = self._transform(logits).view(batch, hn.shape[1], n_sets, width)
-        logits = logits.masked_fill(~sets.mask[:, None], float("-inf"))
+        logits = logits.masked_fill(~mask[:, None], float("-inf"))
         return torch.logsumexp(logits, dim=-1)

@@ -49,11 +49,17 @@ class ModelConfig:
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     dtype: str = option("auto", "auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16")
     device_map: str | None = option(None, "shard the model over several GPUs with accelerate: auto")
+    remote: bool = option(False, "run on NDIF with nnsight (needs NDIF_API_KEY and a Hub id NDIF hosts)")
 
     def load(self) -> LensModel:
         """Load the model these settings name."""
         return load_model(
-            self.model, device=self.device, dtype=self.dtype, backend=self.backend, device_map=self.device_map
+            self.model,
+            device=self.device,
+            dtype=self.dtype,
+            backend=self.backend,
+            device_map=self.device_map,
+            remote=self.remote,
         )
 
 
@@ -98,6 +104,7 @@ def load_model(
     device_map: str | dict | None = None,
     max_memory: dict | None = None,
     offload_folder: str | Path | None = None,
+    remote: bool | str = False,
 ) -> LensModel:
     """Load a causal LM and its tokenizer, and find the parts the lens needs.
 
@@ -113,10 +120,17 @@ def load_model(
             name -> device, ``"cpu"`` or ``"disk"``); ``device`` is then not used.
         max_memory: Per-device memory limits for ``device_map="auto"`` (``{0: "20GiB", "cpu": ...}``).
         offload_folder: Where weights mapped to ``"disk"`` go.
+        remote: ``True`` runs forward passes and lens reductions on NDIF through nnsight (weights
+            stay there; see :mod:`latentlang.remote`); ``"local"`` simulates that here. ``device``,
+            ``dtype``, ``backend`` and the sharding settings do not apply.
 
     Raises:
         LatentLangError: The spec names nothing loadable, or the model lacks a lens part.
     """
+    if remote:
+        from latentlang.remote import load_remote
+
+        return load_remote(spec if remote is True else _resolve_spec(spec), remote, check)
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     model_dir = _resolve_spec(spec)

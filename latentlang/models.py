@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from latentlang.capture import Batch, CaptureBackend, Captured, left_pad, make_backend
 from latentlang.errors import LatentLangError
 from latentlang.langid import VocabLanguages, tag_vocabulary
-from latentlang.lens import LogitLens
+from latentlang.lens import LensReadout, LogitLens, TokenSetIndex
 from latentlang.parts import LensParts, find_parts, find_unembed
 from latentlang.prefix import MIN_PREFIX, SharedPrefix, common_prefix, compute_prefix, suffix_batch
 from latentlang.tokens import VocabIndex
@@ -110,7 +110,10 @@ class LensModel:
 
     @property
     def device(self) -> torch.device:
-        return self.parts.unembed.weight.device
+        """Where inputs and results live: the unembedding's device (the CPU for a model whose
+        weights are elsewhere, as in a remote run)."""
+        device = self.parts.unembed.weight.device
+        return torch.device("cpu") if device.type == "meta" else device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -150,7 +153,7 @@ class LensModel:
     def make_batch(self, ids: list[list[int]], share_prefix: bool = False) -> Batch:
         """A batch of token-id lists: left-padded, or suffixes behind a cached shared prefix."""
         pad = _pad_id(self.tokenizer) if self.tokenizer is not None else 0
-        if share_prefix and self.backend.name != "transformer_lens":
+        if share_prefix and getattr(self.backend, "shares_prefix", True):
             prefix = common_prefix(ids)
             if len(prefix) >= MIN_PREFIX:
                 if self._shared is None or self._shared.ids != tuple(prefix):
@@ -168,6 +171,26 @@ class LensModel:
         """Residuals at ``positions`` (default: each prompt's last token) after every layer."""
         positions = batch.last_positions() if positions is None else positions
         return self.backend.capture(self.model, self.parts.layers, batch, positions)
+
+    def read(
+        self,
+        batch: Batch,
+        token_sets: TokenSetIndex | None = None,
+        top_k: int = 10,
+        positions: Int[Tensor, "batch pos"] | None = None,
+    ) -> LensReadout:
+        """Capture the residuals at ``positions`` (default: each prompt's last token) and reduce
+        them with the lens: token-set probabilities, entropy, top-k and energy at every layer.
+
+        Readout rows are (prompt, position) pairs, prompt-major; with ``token_sets`` (one list of
+        sets per prompt) take one position per prompt. A remote model does both in one request.
+        """
+        positions = batch.last_positions() if positions is None else positions
+        remote_read = getattr(self.backend, "read", None)
+        if remote_read is not None:
+            return remote_read(self, batch, positions, token_sets, top_k)
+        residuals = self.capture(batch, positions).residuals  # [batch, layer, pos, d_model]
+        return self.lens.readout(residuals.transpose(1, 2).flatten(0, 1), token_sets, top_k)
 
     def __repr__(self) -> str:
         d_model = self.parts.unembed.weight.shape[1]
@@ -193,13 +216,17 @@ class LensModel:
         """
         input_ids = _probe_ids(self.model, self.tokenizer) if input_ids is None else input_ids
         batch = left_pad(input_ids.tolist(), 0, self.device)
-        captured = self.capture(batch)
-        lens_logits = self.lens.logits(captured.residuals[:, -1, -1])
-        model_logits = captured.final_logits.float()
+        remote_logits = getattr(self.backend, "last_layer_logits", None)
+        if remote_logits is not None:
+            lens_logits, model_logits = remote_logits(self, batch)
+        else:
+            captured = self.capture(batch)
+            lens_logits, model_logits = self.lens.logits(captured.residuals[:, -1, -1]), captured.final_logits
+        # the model computed its logits in its own dtype (on NDIF, bfloat16 whatever is loaded here)
+        full_precision = model_logits.dtype == torch.float32
+        model_logits = model_logits.float()
         diff = float((lens_logits - model_logits).abs().max())
-        tolerance = (1e-4 if self.dtype == torch.float32 else 3e-2) * max(
-            1.0, float(model_logits.abs().max())
-        )
+        tolerance = (1e-4 if full_precision else 3e-2) * max(1.0, float(model_logits.abs().max()))
         if not diff <= tolerance:
             raise LatentLangError(
                 f"{self.name}: the logit lens at the last layer differs from the model's logits by "

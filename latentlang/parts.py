@@ -133,6 +133,36 @@ def find_final_norm(
     )
 
 
+def guess_final_norm(model: nn.Module, layers: nn.ModuleList, unembed: nn.Module) -> nn.Module:
+    """The final norm of a model without weights (on the meta device, as for a remote run),
+    read from the structure: the one module outside the decoder blocks with a norm's shape (a
+    1-D ``weight`` of ``d_model`` entries); ``nn.Identity()`` if there is none.
+
+    :func:`find_final_norm` runs the model instead; a guess must be confirmed by
+    :meth:`~latentlang.models.LensModel.check_lens`.
+
+    Raises:
+        LatentLangError: Several modules could be the final norm.
+    """
+    d_model = unembed.weight.shape[1]
+    inside = {id(m) for m in layers.modules()} | {id(unembed)}
+    found = {
+        name: m
+        for name, m in model.named_modules()
+        if id(m) not in inside
+        and not list(m.children())
+        and not isinstance(m, nn.Embedding)
+        and isinstance(getattr(m, "weight", None), Tensor)
+        and tuple(m.weight.shape) == (d_model,)
+    }
+    if len(found) > 1:
+        raise LatentLangError(
+            f"{type(model).__name__}: {', '.join(found)} could each be the final norm; without "
+            "weights latentlang cannot tell which one the model applies before its unembedding"
+        )
+    return next(iter(found.values()), nn.Identity())
+
+
 def find_parts(model: nn.Module, probe_ids: Tensor) -> LensParts:
     """All lens parts of ``model``, found by structure and one probe forward pass."""
     layers = find_layers(model)

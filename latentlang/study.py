@@ -169,11 +169,10 @@ def _run_batch(
 ) -> LensResult:
     prompts = [prepared.prompts[i] for i in indices]
     batch = lm.tokenize([p.text for p in prompts], share_prefix=True)
-    residuals = lm.capture(batch).residuals[:, :, -1]
     # Each prompt's own words, then a control: another concept's words, read at the same position.
     own_and_control = [prepared.token_sets[i] + prepared.token_sets[prepared.control_of(i)] for i in indices]
     sets = TokenSetIndex.from_lists([[list(s.ids) for s in row] for row in own_and_control], lm.device)
-    readout = lm.lens.readout(residuals, sets, top_k)
+    readout = lm.read(batch, sets, top_k)
     probs = readout.set_logprob.exp().cpu().numpy()
     mass = language_mass(readout.top_ids, readout.top_logprob, lm.token_tags, len(lm.languages.labels))
     top_ids = readout.top_ids.cpu().numpy()

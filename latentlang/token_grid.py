@@ -133,9 +133,9 @@ def token_grid(lm: LensModel, prompt: str, top_k: int = 5) -> TokenGrid:
         raise LatentLangError("cannot decode an empty prompt; give some text")
     batch = lm.tokenize([prompt])
     seq = batch.input_ids.shape[1]
-    captured = lm.capture(batch, torch.arange(seq, device=lm.device)[None])
-    per_position = captured.residuals[0].transpose(0, 1)  # [pos, layer, d_model]
-    readout = lm.lens.readout(per_position, None, top_k)
+    readout = lm.read(
+        batch, None, top_k, positions=torch.arange(seq, device=lm.device)[None]
+    )  # rows: positions
     top_ids = readout.top_ids.transpose(0, 1).cpu().numpy()  # [layer, pos, k]
     labels = np.asarray(lm.languages.labels)[lm.languages.tags[top_ids]]
     return TokenGrid(

@@ -139,6 +139,11 @@ def build_items(lm: LensModel, config: LeakageConfig, chat: bool) -> tuple[list[
 def run_leakage(config: LeakageConfig, lm: LensModel | None = None, progress: bool = True) -> LeakageResult:
     """Generate each item's answer and read its per-layer option distribution."""
     lm = lm or config.load()
+    if hasattr(lm.backend, "read"):
+        raise LatentLangError(
+            "leakage generates each answer, and latentlang does not generate on NDIF yet; "
+            "run leakage on a local model (without --remote)"
+        )
     chat = use_chat(lm, config.chat)
     items, unmeasurable = build_items(lm, config, chat)
     if not items:
