@@ -1,6 +1,7 @@
 """Shared fixtures: seeded tiny random models of each architecture, a tiny tokenizer, and the real
 Gemma-3-270M (tests that load it are marked ``slow``; CI runs them too)."""
 
+import pandas as pd
 import pytest
 import torch
 import transformers
@@ -90,6 +91,27 @@ def save_tiny_llama(path, tokenizer, n_layers: int = 2) -> None:
     )
     AutoModelForCausalLM.from_config(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def words_csv(tmp_path_factory):
+    """The first 14 concepts of the shipped list, in en, fr and zh."""
+    from latentlang.words import load_words
+
+    path = tmp_path_factory.mktemp("words") / "words.csv"
+    load_words().table[["en", "fr", "zh"]].head(14).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory, words_csv):
+    """A tiny random Llama with a byte-level tokenizer trained on those words, saved like a
+    downloaded model."""
+    table = pd.read_csv(words_csv)
+    corpus = [" ".join(table[c]) for c in table.columns] + ['Français: "chien" - 中文: "狗"\n'] * 5
+    path = tmp_path_factory.mktemp("tiny-llama")
+    save_tiny_llama(path, tiny_tokenizer(corpus))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -4,30 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import transformers
-from conftest import save_tiny_llama, tiny_tokenizer
+from conftest import save_tiny_llama
 
 from latentlang import study
 from latentlang.cli import main
 from latentlang.results import LensResult
-from latentlang.words import load_words
-
-
-@pytest.fixture(scope="module")
-def words_csv(tmp_path_factory):
-    table = load_words().table[["en", "fr", "zh"]].head(14)
-    path = tmp_path_factory.mktemp("words") / "words.csv"
-    table.to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, words_csv):
-    """A tiny random Llama with a byte-level tokenizer, saved like a downloaded model."""
-    table = pd.read_csv(words_csv)
-    corpus = [" ".join(table[c]) for c in table.columns] + ['Français: "chien" - 中文: "狗"\n'] * 5
-    path = tmp_path_factory.mktemp("tiny-llama")
-    save_tiny_llama(path, tiny_tokenizer(corpus))
-    return path
 
 
 @pytest.fixture(autouse=True)

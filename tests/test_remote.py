@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
-from conftest import TINY_CONFIGS, save_tiny_llama, tiny_model, tiny_tokenizer
+from conftest import TINY_CONFIGS, tiny_model
 from transformers import AutoModelForCausalLM
 
 import latentlang
@@ -23,25 +22,8 @@ from latentlang.errors import LatentLangError
 from latentlang.leakage.run import LeakageConfig, run_leakage
 from latentlang.models import LensModel
 from latentlang.parts import find_final_norm, find_layers, find_unembed, guess_final_norm
-from latentlang.words import load_words
 
 SIMULATION = Path(__file__).with_name("ndif_here.py")
-
-
-@pytest.fixture(scope="module")
-def words_csv(tmp_path_factory):
-    path = tmp_path_factory.mktemp("words") / "words.csv"
-    load_words().table[["en", "fr", "zh"]].head(14).to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, words_csv):
-    table = pd.read_csv(words_csv)
-    corpus = [" ".join(table[c]) for c in table.columns] + ['Français: "chien" - 中文: "狗"\n'] * 5
-    path = tmp_path_factory.mktemp("tiny-llama")
-    save_tiny_llama(path, tiny_tokenizer(corpus))
-    return path
 
 
 @pytest.mark.slow
