@@ -13,3 +13,10 @@ class LatentLangError(Exception):
     def _render_traceback_(self) -> list[str]:
         """How IPython and Jupyter show this error: one line, not a traceback of internals."""
         return [f"\033[31mLatentLangError\033[0m: {self}"]
+
+
+def first_line(err: Exception) -> str:
+    """An exception as one line (its type and the first line of its message), for wrapping a
+    library's error in a :class:`LatentLangError`."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__

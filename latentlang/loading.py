@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from latentlang.errors import LatentLangError
+from latentlang.errors import LatentLangError, first_line
 from latentlang.models import LensModel
 
 DEFAULT_MODEL = "gemma-3-270m"
@@ -144,7 +144,7 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, **sharding)
     except (OSError, ValueError) as err:
         raise LatentLangError(
-            f"could not load model {spec!r}: {_first_line(err)} (give a local model directory, a .gguf "
+            f"could not load model {spec!r}: {first_line(err)} (give a local model directory, a .gguf "
             f"file, or {DEFAULT_MODEL!r}, which works offline)"
         ) from None
     if device_map is None:
@@ -228,7 +228,7 @@ def _converted(gguf: Path, key: str, assemble=None) -> Path:
         )
     except Exception as err:  # transformers raises many types for a bad GGUF file
         raise LatentLangError(
-            f"could not load GGUF file {str(gguf)!r}: {_first_line(err)} "
+            f"could not load GGUF file {str(gguf)!r}: {first_line(err)} "
             "(is it a complete GGUF file of a causal LM that transformers supports?)"
         ) from None
     model.config.architectures = [type(model).__name__]
@@ -248,8 +248,3 @@ def _converted(gguf: Path, key: str, assemble=None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__

@@ -117,7 +117,8 @@ class LensModel:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.parts.unembed.weight.dtype
+        """The dtype the model computes in (for a remote model, the server's, once known)."""
+        return getattr(self.backend, "dtype", None) or self.parts.unembed.weight.dtype
 
     @property
     def vocab_size(self) -> int:
@@ -194,9 +195,10 @@ class LensModel:
 
     def __repr__(self) -> str:
         d_model = self.parts.unembed.weight.shape[1]
+        where = getattr(self.backend, "where", None) or self.device  # a remote model runs elsewhere
         return (
             f"LensModel({self.name}: {type(self.model).__name__}, {self.n_layers} layers, d_model {d_model}, "
-            f"vocab {self.vocab_size}, {str(self.dtype).removeprefix('torch.')} on {self.device}, "
+            f"vocab {self.vocab_size}, {str(self.dtype).removeprefix('torch.')} on {where}, "
             f"backend {self.backend.name})"
         )
 

@@ -31,7 +31,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from latentlang.capture import Batch, Captured, final_logits, forward_kwargs, trace_residuals
-from latentlang.errors import LatentLangError
+from latentlang.errors import LatentLangError, first_line
 from latentlang.lens import LensReadout, LogitLens, TokenSetIndex
 from latentlang.models import LensModel
 from latentlang.parts import LensParts, find_layers, find_unembed, guess_final_norm, output_transform
@@ -70,7 +70,7 @@ def load_remote(spec: str, remote: bool | str = True, check: bool = True) -> Len
         tokenizer = AutoTokenizer.from_pretrained(spec)
         wrapped = TransformersModel(spec, task="text-generation", tokenizer=tokenizer)
     except (OSError, ValueError) as err:
-        raise LatentLangError(f"could not read model {spec!r} for a remote run: {err}") from None
+        raise LatentLangError(f"could not read model {spec!r} for a remote run: {first_line(err)}") from None
     model = wrapped._module
     layers, unembed = find_layers(model), find_unembed(model)
     softcap, scale = output_transform(model)
@@ -104,6 +104,13 @@ class RemoteReader:
         # The modules latentlang found its parts in; a local run may swap the wrapped ones for
         # loaded copies, so envoys are looked up by path, not by the module objects.
         self.root: nn.Module = wrapped._module
+        #: The dtype the server computes in, as its logits show (set by :meth:`last_layer_logits`).
+        self.dtype: torch.dtype | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the model runs, for its repr."""
+        return "NDIF" if self.remote is True else "NDIF, simulated here"
 
     def _envoy(self, module: nn.Module):
         """The nnsight envoy of one of the model's modules (resolved to the live one on NDIF)."""
@@ -174,4 +181,5 @@ class RemoteReader:
             lens = LogitLens(norm, unembed.weight, unembed.bias, softcap, scale)
             lens_logits = nnsight.save(lens.logits(h).cpu())
             logits = nnsight.save(wrapped.output.logits.cpu())
+        self.dtype = logits.dtype
         return lens_logits, final_logits(logits, batch, keep)

@@ -101,6 +101,7 @@ def main(model_dir: str, words: str, out: str) -> dict:
     report["residuals"] = gap(captured[0].residuals, captured[1].residuals)
     report["final_logits"] = gap(captured[0].final_logits, captured[1].final_logits)
     report["backend"] = remote.backend.name
+    report["repr"] = repr(remote)
     report["n_prompts"] = len(results[1].probs)
     return report
 

@@ -39,6 +39,7 @@ def test_remote_simulation_gives_the_local_numbers(tiny_dir, words_csv, tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == "ndif" and report["n_prompts"] > 0
+    assert "float32 on NDIF, simulated here" in report["repr"]  # the dtype the server's logits had
     # The local run shares the few-shot prefix's KV cache and the remote one runs whole prompts,
     # so float32 rounding differs slightly; a wrong layer, position or norm would differ by far more.
     for name in ("probs", "control", "entropy", "energy", "top_probs", "mass", "grid_probs"):
