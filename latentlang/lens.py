@@ -125,6 +125,11 @@ class LogitLens(nn.Module):
         """Apply the final norm in the model's dtype, then upcast to float32."""
         return self.final_norm(h.to(self.weight.dtype)).float()
 
+    def _exact(self) -> torch.autocast:
+        """Autocast off: the lens computes in float32 even where the model runs under autocast
+        (NDIF wraps every request in bfloat16 autocast)."""
+        return torch.autocast(device_type=self.weight.device.type, enabled=False)
+
     def _transform(self, logits: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
         if self.logit_scale != 1.0:
             logits = logits * self.logit_scale
@@ -143,8 +148,9 @@ class LogitLens(nn.Module):
 
     def logits(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows vocab"]:
         """Full float32 logits. Builds a ``[rows, vocab]`` tensor: for checks and small inputs."""
-        hn = self.normed(h)
-        return self._logits(hn.reshape(-1, hn.shape[-1])).reshape(*h.shape[:-1], self.vocab_size)
+        with self._exact():
+            hn = self.normed(h)
+            return self._logits(hn.reshape(-1, hn.shape[-1])).reshape(*h.shape[:-1], self.vocab_size)
 
     def forward(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows vocab"]:
         """Full log-probabilities (see :meth:`logits` for the memory caveat)."""
@@ -176,7 +182,7 @@ class LogitLens(nn.Module):
         """:meth:`readout` with plain tensors in and out (the fields of :class:`LensReadout`, in
         order): what a remote request runs on NDIF, where latentlang's own data classes could
         only travel as bytecode tied to one Python version."""
-        with torch.no_grad():  # not a decorator: decorated methods do not survive the trip to NDIF
+        with torch.no_grad(), self._exact():  # not decorators: those do not survive the trip to NDIF
             return self._reduce(h, set_ids, set_mask, top_k)
 
     def _reduce(
@@ -219,7 +225,7 @@ class LogitLens(nn.Module):
         more in the span the unembedding reads; 0, orthogonal to every token. (Wendler et al.
         normalise by the mean over token directions instead; the shapes across layers agree.)
         """
-        with torch.no_grad():
+        with torch.no_grad(), self._exact():
             hn = self.normed(h)
             return self._energy_of_normed(hn.reshape(-1, hn.shape[-1])).reshape(hn.shape[:-1])
 

@@ -54,6 +54,21 @@ def test_chunked_readout_equals_dense(chunk, softcap):
     assert_close(out.top_logprob, top_lp, atol=1e-5, rtol=1e-5)
 
 
+def test_readout_stays_float32_under_autocast():
+    """NDIF runs every request under bfloat16 autocast; the lens's reductions must not follow it."""
+    lens = _lens(chunk=997)
+    h = 2 * torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(1))
+    sets = TokenSetIndex.from_lists([[[1, 2, 3]], [[7]], [[999, 0]]])
+    plain = lens.readout(h, sets, top_k=7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = lens.readout(h, sets, top_k=7)
+        logits = lens.logits(h)
+    for a, b in zip(plain, cast):
+        assert b.dtype == a.dtype
+        assert_close(b, a, atol=0, rtol=0)
+    assert logits.dtype == torch.float32
+
+
 def test_sharp_distribution_entropy_is_accurate():
     """A nearly one-hot distribution: entropy must not drown in cancellation."""
     lens = LogitLens(nn.Identity(), torch.eye(4) * 40, max_chunk_elements=2)
