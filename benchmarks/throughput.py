@@ -14,23 +14,29 @@ Four paths on the same model and prompts, each timed after a warm-up:
 
 It checks that ``baseline`` and ``latentlang`` give the same token-set probabilities, prints
 prompts/s, ratios, % of the FLOP floor (GPU, with ``--peak-tflops``) and peak memory, and last one
-JSON line.
+JSON line. Memory is also measured stage by stage on the first batch (:func:`stage_memory`): the lens
+read-out against the forward pass's own activations.
 
     python benchmarks/throughput.py                                  # CPU, Gemma-3-270M, translation prompts
     python benchmarks/throughput.py --arch llama-2-7b --device cuda --dtype bfloat16 --n-prompts 512
 """
 
-import argparse
-import json
-import time
+import os
 
-import numpy as np
-import torch
+# The CPU memory profiler prints a line at each start and stop unless told not to (read at import).
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
 
-import latentlang
-from latentlang.capture import left_pad
-from latentlang.langid import language_mass
-from latentlang.lens import TokenSetIndex
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import latentlang  # noqa: E402
+from latentlang.capture import left_pad  # noqa: E402
+from latentlang.langid import language_mass  # noqa: E402
+from latentlang.lens import TokenSetIndex  # noqa: E402
 
 #: Real-size architectures for GPU timing, randomly initialised (speed does not depend on weights).
 ARCHS = {
@@ -131,11 +137,36 @@ def batched(lm, prompts, sets, batch_size: int, lens: bool, share_prefix: bool =
     return np.concatenate(out) if lens else None
 
 
+def stage_memory(lm, prompts, sets, batch_size: int) -> dict[str, int]:
+    """Peak bytes of each stage on the first batch, above what was live when it began: the forward
+    pass alone (its activations), the capture (forward pass + hooks), the lens read-out, and a full
+    ``[batch, layer, vocab]`` log-softmax read-out (the notebooks' way) on the same residuals."""
+    from memory import naive_readout, peak_bytes
+
+    from latentlang.capture import forward_kwargs
+
+    batch = lm.make_batch(prompts[:batch_size])
+    index = TokenSetIndex.from_lists(sets[:batch_size], lm.device)
+    _, forward = peak_bytes(lambda: lm.model(**forward_kwargs(lm.model, batch)[0]), lm.device)
+    captured, capture = peak_bytes(lambda: lm.capture(batch).residuals[:, :, -1], lm.device)
+    _, lens = peak_bytes(lambda: lm.lens.readout(captured, index, top_k=10), lm.device)
+    _, naive = peak_bytes(lambda: naive_readout(lm.lens, captured, index.ids), lm.device)
+    _, both = peak_bytes(lambda: lm.lens.readout(lm.capture(batch).residuals[:, :, -1], index), lm.device)
+    return {
+        "latentlang_batch_peak_bytes": both,
+        "forward_activation_peak_bytes": forward,
+        "capture_peak_bytes": capture,
+        "lens_peak_bytes": lens,
+        "naive_lens_peak_bytes": naive,
+    }
+
+
 def timed(fn, device, repeats: int = 1):
     """Run ``fn`` once to warm up, then ``repeats`` times.
 
     Returns:
-        Seconds per run, the last output, and the peak GPU memory of the timed runs (``None`` on CPU).
+        Seconds per run, the last output, and the peak GPU memory of the timed runs, weights
+        included (``None`` on CPU, where :func:`stage_memory` measures one batch instead).
     """
     fn()
     if device.type == "cuda":
@@ -206,9 +237,25 @@ def main() -> None:
         f"  latentlang / baseline = {rates['latentlang'] / rates['baseline']:.1f}x; "
         f"latentlang / forward only = {rates['latentlang'] / rates['forward_only']:.0%}"
     )
-    if peak_ll is not None:
-        gib = 2**30
-        print(f"  peak GPU memory: latentlang {peak_ll / gib:.2f} GiB, forward only {peak_fwd / gib:.2f} GiB")
+    memory = stage_memory(lm, prompts, sets, args.batch_size)
+    weights = sum(t.numel() * t.element_size() for t in (*lm.model.parameters(), *lm.model.buffers()))
+    if peak_ll is None:  # CPU: the weights plus one measured batch (see memory.peak_bytes)
+        peak_ll = weights + memory["latentlang_batch_peak_bytes"]
+        peak_fwd = weights + memory["forward_activation_peak_bytes"]
+    mib = 2**20
+    print(
+        f"  peak memory: latentlang {peak_ll / mib:.0f} MiB, forward only {peak_fwd / mib:.0f} MiB "
+        f"(weights {weights / mib:.0f} MiB)"
+    )
+    forward_mib, lens_mib, naive_mib = (
+        memory[key] / mib
+        for key in ("forward_activation_peak_bytes", "lens_peak_bytes", "naive_lens_peak_bytes")
+    )
+    print(
+        f"  first batch, above the weights: forward activations {forward_mib:.1f} MiB; "
+        f"lens read-out {lens_mib:.1f} MiB ({lens_mib / forward_mib:.0%} of them); "
+        f"full-vocabulary read-out {naive_mib:.1f} MiB"
+    )
     print(
         json.dumps(
             {
@@ -228,6 +275,7 @@ def main() -> None:
                 "flop_floor_prompts_per_s": floor,
                 "peak_mem_bytes": peak_ll,
                 "forward_peak_mem_bytes": peak_fwd,
+                **memory,
                 "max_abs_diff": diff,
             }
         )

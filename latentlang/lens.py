@@ -90,9 +90,12 @@ class LogitLens(nn.Module):
         unembed_bias: Its bias, if any.
         softcap: ``final_logit_softcapping``: logits become ``cap * tanh(logits / cap)``.
         logit_scale: A constant the model multiplies its logits by (1.0 for most models).
-        max_chunk_elements: Upper bound on the elements of one float32 logit tile
-            (rows x vocabulary chunk); sets the lens's peak memory. Default: 2**22 (16 MB) on a
-            CPU, 2**26 (256 MB) on a GPU.
+        max_chunk_elements: Upper bound on the float32 elements of one vocabulary chunk's tile
+            (rows x chunk logits, plus chunk x d_model for the upcast of a bfloat16 or float16
+            unembedding). The read-out's peak memory is about two tiles, whatever the vocabulary,
+            batch or depth (``benchmarks/memory.py`` measures it). Default: 2**22 (16 MiB) on a
+            CPU, 2**24 (64 MiB) on a GPU, where chunks of a few thousand tokens already make large
+            matrix products and two tiles stay below a 7B model's activations for a batch of 64.
     """
 
     def __init__(
@@ -112,8 +115,8 @@ class LogitLens(nn.Module):
         self.bias = unembed_bias
         self.softcap = softcap
         self.logit_scale = logit_scale
-        if max_chunk_elements is None:  # small tiles stay in a CPU's caches; a GPU wants large ones
-            max_chunk_elements = 1 << 26 if unembed_weight.device.type == "cuda" else 1 << 22
+        if max_chunk_elements is None:  # small tiles stay in a CPU's caches; a GPU wants larger ones
+            max_chunk_elements = 1 << 24 if unembed_weight.device.type == "cuda" else 1 << 22
         self.max_chunk_elements = max_chunk_elements
         self._token_cov: Tensor | None = None
 
@@ -253,7 +256,10 @@ class LogitLens(nn.Module):
         ``u = sum exp(l - m) * (l - m)``; then ``log Z = m + log s`` and
         ``H = log s - u / s``, both free of cancellation when the distribution is sharp.
         """
-        chunk = max(k, min(self.vocab_size, self.max_chunk_elements // max(1, hn.shape[0])))
+        # Each vocabulary column of a chunk costs one float32 logit per row, plus, for a bfloat16 or
+        # float16 unembedding, its upcast row of d_model: both stay within max_chunk_elements.
+        per_column = hn.shape[0] + (hn.shape[1] if self.weight.dtype != torch.float32 else 0)
+        chunk = max(k, min(self.vocab_size, self.max_chunk_elements // per_column))
         m = s = u = top_val = top_ids = None
         for start in range(0, self.vocab_size, chunk):
             logits = self._logits(hn, start, start + chunk)
@@ -275,6 +281,7 @@ class LogitLens(nn.Module):
                 val, pick = torch.cat([top_val, val], -1).topk(k, dim=-1)
                 idx = torch.cat([top_ids, idx], -1).gather(-1, pick)
             top_val, top_ids = val, idx
+            del logits, shifted, e  # free this chunk's tiles before the next one is allocated
         return m + torch.log(s), torch.log(s) - u / s, top_val, top_ids
 
     def _set_logits(

@@ -1,6 +1,8 @@
-"""The chunked read-out equals a dense reference and never builds a large logit tile."""
+"""The chunked read-out equals a dense reference and its memory stays within a bounded tile."""
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,6 +94,34 @@ def test_logit_tiles_stay_bounded():
     lens.readout(torch.randn(8, 10, 16), None, top_k=5)
     assert shapes and max(r * c for r, c in shapes) <= 4096
     assert sum(c for r, c in shapes if r == shapes[0][0]) >= 5000  # the whole vocabulary was seen
+
+
+def _peak_bytes():
+    """``benchmarks/memory.py``'s measurement of peak tensor memory (the profiler's events on a CPU)."""
+    path = Path(__file__).parents[1] / "benchmarks" / "memory.py"
+    spec = importlib.util.spec_from_file_location("latentlang_memory_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.peak_bytes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_readout_memory_does_not_grow_with_vocabulary_or_rows(dtype):
+    peak_bytes = _peak_bytes()
+    tile = 1 << 16
+    peaks = {}
+    for vocab in (2_000, 50_000):
+        weight = torch.randn(vocab, 32, generator=torch.Generator().manual_seed(vocab)).to(dtype)
+        lens = LogitLens(nn.Identity(), weight, max_chunk_elements=tile)
+        lens.token_covariance()  # once per model, not part of a read-out
+        for prompts in (1, 16):
+            h = torch.randn(prompts, 10, 32, dtype=dtype)
+            sets = TokenSetIndex.from_lists([[[1, 2], [3]]] * prompts)
+            _, peaks[vocab, prompts] = peak_bytes(lambda: lens.readout(h, sets, top_k=5), "cpu")  # noqa: B023
+    # About two float32 tiles (a chunk's logits and their exponentials; a bfloat16 unembedding's
+    # upcast rows count in the same tile), against 3.2 MB for the full [16, 10, 50_000] logits.
+    assert max(peaks.values()) <= 2.5 * 4 * tile, peaks
+    assert peaks[50_000, 16] > 0
 
 
 def test_language_mass_sums_top_k_probability_by_tag():
