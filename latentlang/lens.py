@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,6 +25,8 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 LOG2 = math.log(2.0)
+#: Devices whose 16-bit matrix products can return float32 (``torch.mm``'s ``out_dtype``).
+MIXED_PRECISION_DEVICES = {"cuda", "xpu"}
 
 
 @dataclass(frozen=True)
@@ -128,10 +131,13 @@ class LogitLens(nn.Module):
         """Apply the final norm in the model's dtype, then upcast to float32."""
         return self.final_norm(h.to(self.weight.dtype)).float()
 
-    def _exact(self) -> torch.autocast:
+    def _exact(self) -> AbstractContextManager:
         """Autocast off: the lens computes in float32 even where the model runs under autocast
-        (NDIF wraps every request in bfloat16 autocast)."""
-        return torch.autocast(device_type=self.weight.device.type, enabled=False)
+        (NDIF wraps every request in bfloat16 autocast). Devices without autocast need nothing."""
+        device_type = self.weight.device.type
+        if not torch.amp.is_autocast_available(device_type):
+            return nullcontext()
+        return torch.autocast(device_type=device_type, enabled=False)
 
     def _transform(self, logits: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
         if self.logit_scale != 1.0:
@@ -140,11 +146,27 @@ class LogitLens(nn.Module):
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits
 
+    def _mixed_precision(self) -> bool:
+        """Whether the unembedding is multiplied in its own 16-bit dtype with float32 output.
+
+        On CUDA (and XPU) a bfloat16 or float16 matrix product can accumulate and return float32
+        (``torch.mm(..., out_dtype=torch.float32)``): the model's own head inputs, at tensor-core
+        speed, with no float32 copy of the unembedding. Elsewhere the rows are upcast chunk by
+        chunk instead; both give the model's 16-bit inputs multiplied with float32 accumulation.
+        """
+        return self.weight.device.type in MIXED_PRECISION_DEVICES and self.weight.dtype in (
+            torch.bfloat16,
+            torch.float16,
+        )
+
     def _logits(
         self, hn: Float[Tensor, "rows d_model"], start: int = 0, stop: int | None = None
     ) -> Float[Tensor, "rows chunk"]:
-        weight = self.weight[start:stop].float()
-        logits = hn @ weight.T
+        weight = self.weight[start:stop]
+        if self._mixed_precision():  # the head reads the norm's output in the model's dtype, as the model
+            logits = torch.mm(hn.to(weight.dtype), weight.T, out_dtype=torch.float32)
+        else:
+            logits = hn @ weight.float().T
         if self.bias is not None:
             logits = logits + self.bias[start:stop].float()
         return self._transform(logits)
@@ -258,7 +280,8 @@ class LogitLens(nn.Module):
         """
         # Each vocabulary column of a chunk costs one float32 logit per row, plus, for a bfloat16 or
         # float16 unembedding, its upcast row of d_model: both stay within max_chunk_elements.
-        per_column = hn.shape[0] + (hn.shape[1] if self.weight.dtype != torch.float32 else 0)
+        upcast = self.weight.dtype != torch.float32 and not self._mixed_precision()
+        per_column = hn.shape[0] + (hn.shape[1] if upcast else 0)
         chunk = max(k, min(self.vocab_size, self.max_chunk_elements // per_column))
         m = s = u = top_val = top_ids = None
         for start in range(0, self.vocab_size, chunk):

@@ -124,6 +124,24 @@ def test_readout_memory_does_not_grow_with_vocabulary_or_rows(dtype):
     assert peaks[50_000, 16] > 0
 
 
+def test_gpu_mixed_precision_path_composes(monkeypatch):
+    """On CUDA a bfloat16 unembedding is multiplied by ``torch.mm(..., out_dtype=float32)``; CI has
+    no GPU, so run that path on the meta device (shapes and dtypes only, no values)."""
+    import latentlang.lens as lens_module
+
+    monkeypatch.setattr(lens_module, "MIXED_PRECISION_DEVICES", {"meta"})
+    weight = torch.empty(1000, 16, dtype=torch.bfloat16, device="meta")
+    lens = LogitLens(nn.Identity(), weight, max_chunk_elements=4096)
+    assert lens._mixed_precision()
+    h = torch.empty(3, 5, 16, dtype=torch.bfloat16, device="meta")
+    ids = torch.zeros(3, 2, 4, dtype=torch.long, device="meta")
+    set_lp, entropy, top_ids, top_lp, energy = lens.reduce(h, ids, torch.ones_like(ids, dtype=torch.bool), 7)
+    assert set_lp.shape == (3, 5, 2) and entropy.shape == energy.shape == (3, 5)
+    assert top_ids.shape == top_lp.shape == (3, 5, 7) and top_ids.dtype == torch.long
+    assert {t.dtype for t in (set_lp, entropy, top_lp, energy)} == {torch.float32}
+    assert not LogitLens(nn.Identity(), torch.zeros(4, 2, dtype=torch.bfloat16))._mixed_precision()  # CPU
+
+
 def test_language_mass_sums_top_k_probability_by_tag():
     top_ids = torch.tensor([[[0, 2, 3]]])
     top_logprob = torch.log(torch.tensor([[[0.5, 0.2, 0.1]]]))
