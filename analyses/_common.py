@@ -18,7 +18,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--model", default=latentlang.DEFAULT_MODEL)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="figures")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=None, help="default: chosen from the device")
     return p
 
 

@@ -25,7 +25,11 @@ class RunConfig(ModelConfig):
     words: str | None = option(None, "word list: a CSV with language columns or a folder of {lang}/clean.csv")
     latent: str = option("en", "candidate latent languages whose word is measured too, comma-separated")
     out: str | None = option(None, "output folder (default: runs/TASK-LANGS)")
-    batch_size: int = option(8, "prompts per forward pass")
+    batch_size: int | None = option(
+        None,
+        "prompts per forward pass (default: ~2k tokens' worth on a CPU, ~16k on a GPU; "
+        "halved on out-of-memory)",
+    )
     n_shots: int = option(4, "demonstrations per prompt")
     seed: int = option(0, "seed for drawing demonstrations")
     shared_demos: bool = option(
@@ -45,7 +49,7 @@ class RunConfig(ModelConfig):
         for lang in self.latent_languages:
             check_language(lang)
         for name in ("batch_size", "top_k"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise LatentLangError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_shots is not None and self.n_shots < 0:
             raise LatentLangError(f"n_shots must be >= 0, got {self.n_shots}")

@@ -20,6 +20,14 @@ from latentlang.prefix import MIN_PREFIX, SharedPrefix, common_prefix, compute_p
 from latentlang.tokens import VocabIndex
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
+#: Tokens per batch that an automatic batch size aims at, by where the model computes. On this
+#: project's 2-core CPU, Gemma-3-270M reads 8.1 prompts/s in batches of 8 prompts of 73 tokens, 8.9
+#: in batches of 16 and 9.3 of 64; a GPU (or NDIF) needs far larger batches to be busy. A batch that
+#: runs out of memory is halved and the run goes on (latentlang.runs), so a guess too large costs
+#: one failed batch.
+AUTO_BATCH_TOKENS = {"cpu": 2048, "gpu": 16384}
+#: The most prompts an automatic batch holds, however short they are.
+MAX_AUTO_BATCH = 256
 
 
 @dataclass(repr=False)
@@ -123,6 +131,18 @@ class LensModel:
     @property
     def vocab_size(self) -> int:
         return self.parts.unembed.weight.shape[0]
+
+    def auto_batch_size(self, tokens_per_prompt: int) -> int:
+        """Prompts per batch when none is given: about ``AUTO_BATCH_TOKENS`` tokens in all (a CPU
+        budget, or a GPU one for a model on an accelerator or on NDIF), at most ``MAX_AUTO_BATCH``.
+
+        Args:
+            tokens_per_prompt: The longest prompt's length, plus any tokens it will generate.
+        """
+        # A remote model's device reads as the CPU (where its results land), but it runs on NDIF's GPUs.
+        on_cpu = self.device.type == "cpu" and self.backend.name != "ndif"
+        budget = AUTO_BATCH_TOKENS["cpu" if on_cpu else "gpu"]
+        return max(1, min(MAX_AUTO_BATCH, budget // max(1, tokens_per_prompt)))
 
     def tokenize(
         self, prompts: list[str], add_special_tokens: bool = True, share_prefix: bool = False

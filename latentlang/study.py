@@ -95,7 +95,7 @@ def run_prompts(
     languages: list[str],
     *,
     meta: dict | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     top_k: int = 10,
     overlap: str = "drop",
     out_dir: str | Path | None = None,
@@ -108,7 +108,8 @@ def run_prompts(
         prompts: The task's prompts; each must have an answer for every language.
         languages: Whose token-set probability to measure, e.g. ``["en", "fr", "zh"]``.
         meta: Task description recorded in the result (task, src, tgt, ...).
-        batch_size: Prompts per forward pass.
+        batch_size: Prompts per forward pass; ``None`` picks it from the longest prompt and the
+            device (:meth:`LensModel.auto_batch_size`). A batch that runs out of memory is halved.
         top_k: Decoded tokens kept per layer (also the language-mass pool).
         overlap: What to do when languages share a token: ``"drop"`` the concept (published) or
             ``"exclude"`` the shared tokens (see :func:`latentlang.tokens.resolve_overlaps`).
@@ -117,9 +118,12 @@ def run_prompts(
             resumes from the parts, or loads the finished result. ``None`` keeps all in memory.
         progress: Show a progress bar.
     """
-    if batch_size < 1 or top_k < 1:
+    if (batch_size is not None and batch_size < 1) or top_k < 1:
         raise LatentLangError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
     prepared = prepare(lm, prompts, languages, overlap)
+    if batch_size is None:  # the prompts are sorted by length: the last is the longest
+        batch_size = lm.auto_batch_size(len(lm.tokenizer(prepared.prompts[-1].text)["input_ids"]))
+        log.info("%d prompts per batch (automatic)", batch_size)
     meta = {
         **(meta or {}),
         "model": lm.name,

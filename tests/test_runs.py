@@ -1,5 +1,6 @@
 """Resumable runs: out-of-memory back-off and reuse of finished parts."""
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from latentlang import LatentLangError
+from latentlang.capture import HFCapture
 from latentlang.runs import run_batches
 
 
@@ -84,3 +86,22 @@ def test_a_finished_result_of_other_settings_is_refused(tmp_path):
         run_batches(
             3, 2, lambda i: Squares(np.array(i), {}), Squares, {"fingerprint": "g"}, tmp_path, progress=False
         )
+
+
+def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(tiny_dir, words_csv):
+    from latentlang import load_model
+    from latentlang.models import AUTO_BATCH_TOKENS, MAX_AUTO_BATCH
+    from latentlang.study import run_prompts
+    from latentlang.tasks import translation_prompts
+    from latentlang.words import load_words
+
+    lm = load_model(str(tiny_dir))
+    assert lm.auto_batch_size(73) == AUTO_BATCH_TOKENS["cpu"] // 73
+    assert lm.auto_batch_size(1) == MAX_AUTO_BATCH
+    assert lm.auto_batch_size(10**6) == 1
+    on_ndif = dataclasses.replace(lm, backend=type("Ndif", (HFCapture,), {"name": "ndif"})())  # device: CPU
+    assert on_ndif.auto_batch_size(73) == AUTO_BATCH_TOKENS["gpu"] // 73
+    prompts = translation_prompts(load_words(words_csv), "fr", "zh")
+    auto = run_prompts(lm, prompts, ["en", "fr", "zh"], progress=False)
+    small = run_prompts(lm, prompts, ["en", "fr", "zh"], batch_size=3, progress=False)
+    np.testing.assert_allclose(auto.probs, small.probs, atol=1e-5)

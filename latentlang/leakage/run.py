@@ -45,7 +45,9 @@ class LeakageConfig(ModelConfig):
     max_new_tokens: int = option(16, "tokens generated per answer")
     threshold: float = option(0.5, "option probability that counts as a confident hidden preference")
     min_mass: float = option(0.1, "least next-token probability on all option tokens for a layer to count")
-    batch_size: int = option(8, "items per forward pass")
+    batch_size: int | None = option(
+        None, "items per batch (default: ~2k tokens' worth on a CPU, ~16k on a GPU; halved on out-of-memory)"
+    )
     out: str = option("runs/leakage", "output folder")
 
     def __post_init__(self) -> None:
@@ -56,7 +58,7 @@ class LeakageConfig(ModelConfig):
             raise LatentLangError(
                 f"threshold must be in (0, 1] and min_mass in [0, 1], got {self.threshold}, {self.min_mass}"
             )
-        if self.batch_size < 1 or self.max_new_tokens < 1:
+        if (self.batch_size is not None and self.batch_size < 1) or self.max_new_tokens < 1:
             raise LatentLangError("batch_size and max_new_tokens must be at least 1")
 
     @property
@@ -167,9 +169,13 @@ def run_leakage(config: LeakageConfig, lm: LensModel | None = None, progress: bo
         k: meta[k] for k in ("model", "dtype", "chat", "max_new_tokens", "questions", "latentlang_version")
     }
     meta["fingerprint"] = fingerprint(settings, [(i.text, i.option_ids) for i in items])
+    batch_size = config.batch_size
+    if batch_size is None:
+        longest = max(len(ids) for ids in lm.tokenizer([i.text for i in items])["input_ids"])
+        batch_size = lm.auto_batch_size(longest + config.max_new_tokens)
     result = run_batches(
         len(items),
-        config.batch_size,
+        batch_size,
         lambda idx: _run_batch(lm, [items[i] for i in idx], chat, config.max_new_tokens, meta),
         LeakageResult,
         meta,
