@@ -16,18 +16,13 @@ allocation events on a CPU (:func:`peak_bytes`), so the two devices count the sa
     python benchmarks/memory.py --device cuda --d-model 4096 --layers 33 --prompts 1 64
 """
 
-import os
+import argparse
+import json
+from collections.abc import Callable
+from typing import TypeVar
 
-# The CPU memory profiler prints a line at each start and stop unless told not to (read at import).
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import TypeVar  # noqa: E402
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
 T = TypeVar("T")
 

@@ -21,22 +21,17 @@ read-out against the forward pass's own activations.
     python benchmarks/throughput.py --arch llama-2-7b --device cuda --dtype bfloat16 --n-prompts 512
 """
 
-import os
+import argparse
+import json
+import time
 
-# The CPU memory profiler prints a line at each start and stop unless told not to (read at import).
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import latentlang  # noqa: E402
-from latentlang.capture import left_pad  # noqa: E402
-from latentlang.langid import language_mass  # noqa: E402
-from latentlang.lens import TokenSetIndex  # noqa: E402
+import latentlang
+from latentlang.capture import left_pad
+from latentlang.langid import language_mass
+from latentlang.lens import TokenSetIndex
 
 #: Real-size architectures for GPU timing, randomly initialised (speed does not depend on weights).
 ARCHS = {
