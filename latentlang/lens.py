@@ -217,7 +217,9 @@ class LogitLens(nn.Module):
         hn = self.normed(h).reshape(batch * n_layers, d_model)
         k = min(top_k, self.vocab_size)
         log_z, entropy, top_val, top_ids = [], [], [], []
-        rows_per_block = max(1, self.max_chunk_elements // min(self.vocab_size, 1 << 15))
+        # As many rows per block as leave vocabulary chunks of >= 8192 tokens (large matrix products):
+        # each block streams the whole unembedding once, so fewer blocks read less memory.
+        rows_per_block = max(1, self.max_chunk_elements // min(self.vocab_size, 1 << 13))
         for r in range(0, hn.shape[0], rows_per_block):
             stats = self._vocab_pass(hn[r : r + rows_per_block], k)
             for acc, value in zip((log_z, entropy, top_val, top_ids), stats):
