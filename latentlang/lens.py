@@ -154,10 +154,13 @@ class LogitLens(nn.Module):
         (``torch.mm(..., out_dtype=torch.float32)``): the model's own head inputs, at tensor-core
         speed, with no float32 copy of the unembedding. Elsewhere the rows are upcast chunk by
         chunk instead; both give the model's 16-bit inputs multiplied with float32 accumulation.
+        Checked where it runs, not at import: a remote request may meet an older torch (< 2.8,
+        without ``aten::mm.dtype``) on NDIF.
         """
-        return self.weight.device.type in MIXED_PRECISION_DEVICES and self.weight.dtype in (
-            torch.bfloat16,
-            torch.float16,
+        return (
+            self.weight.device.type in MIXED_PRECISION_DEVICES
+            and self.weight.dtype in (torch.bfloat16, torch.float16)
+            and hasattr(torch.ops.aten.mm, "dtype")
         )
 
     def _logits(

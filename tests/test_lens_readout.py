@@ -140,6 +140,8 @@ def test_gpu_mixed_precision_path_composes(monkeypatch):
     assert top_ids.shape == top_lp.shape == (3, 5, 7) and top_ids.dtype == torch.long
     assert {t.dtype for t in (set_lp, entropy, top_lp, energy)} == {torch.float32}
     assert not LogitLens(nn.Identity(), torch.zeros(4, 2, dtype=torch.bfloat16))._mixed_precision()  # CPU
+    monkeypatch.setattr(torch.ops.aten, "mm", object())  # an older torch, without aten::mm.dtype:
+    assert not lens._mixed_precision()  # the float32 upcast instead
 
 
 def test_language_mass_sums_top_k_probability_by_tag():
