@@ -136,7 +136,8 @@ class LogitLens(nn.Module):
         """Autocast off: the lens computes in float32 even where the model runs under autocast
         (NDIF wraps every request in bfloat16 autocast). Devices without autocast need nothing."""
         device_type = self.weight.device.type
-        if not torch.amp.is_autocast_available(device_type):
+        available = getattr(torch.amp, "is_autocast_available", None)  # torch >= 2.4; NDIF's may be older
+        if available is not None and not available(device_type):
             return nullcontext()
         return torch.autocast(device_type=device_type, enabled=False)
 
