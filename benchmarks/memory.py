@@ -24,6 +24,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from latentlang.lens import LogitLens, TokenSetIndex
+
 T = TypeVar("T")
 
 
@@ -70,8 +72,6 @@ def naive_readout(lens, h: torch.Tensor, set_ids: torch.Tensor) -> torch.Tensor:
 
 def compare(lens, h: torch.Tensor, ids: torch.Tensor, device: torch.device) -> tuple[int, int, float]:
     """Peak bytes of latentlang's and the naive read-out, and how far apart their answers are."""
-    from latentlang.lens import TokenSetIndex
-
     sets = TokenSetIndex(ids, torch.ones_like(ids, dtype=torch.bool))
     ours, ours_peak = peak_bytes(lambda: lens.readout(h, sets).set_logprob.exp(), device)
     naive, naive_peak = peak_bytes(lambda: naive_readout(lens, h, ids), device)
@@ -81,8 +81,6 @@ def compare(lens, h: torch.Tensor, ids: torch.Tensor, device: torch.device) -> t
 
 
 def main() -> None:
-    from latentlang.lens import LogitLens
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--d-model", type=int, default=640)
