@@ -88,7 +88,10 @@ def test_a_finished_result_of_other_settings_is_refused(tmp_path):
         )
 
 
-def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(tiny_dir, words_csv):
+def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(
+    tiny_dir, words_csv, monkeypatch
+):
+    import latentlang.study as study
     from latentlang import load_model
     from latentlang.models import AUTO_BATCH_TOKENS, MAX_AUTO_BATCH
     from latentlang.study import run_prompts
@@ -102,6 +105,15 @@ def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(ti
     on_ndif = dataclasses.replace(lm, backend=type("Ndif", (HFCapture,), {"name": "ndif"})())  # device: CPU
     assert on_ndif.auto_batch_size(73) == AUTO_BATCH_TOKENS["gpu"] // 73
     prompts = translation_prompts(load_words(words_csv), "fr", "zh")
+    sizes = []
+    run_batch = study._run_batch
+    monkeypatch.setattr(
+        study,
+        "_run_batch",
+        lambda lm, p, indices, *a: sizes.append(len(indices)) or run_batch(lm, p, indices, *a),
+    )
     auto = run_prompts(lm, prompts, ["en", "fr", "zh"], progress=False)
+    assert sizes == [len(auto.probs)]  # a dozen short prompts fit one automatic batch
     small = run_prompts(lm, prompts, ["en", "fr", "zh"], batch_size=3, progress=False)
+    assert max(sizes[1:]) == 3
     np.testing.assert_allclose(auto.probs, small.probs, atol=1e-5)
