@@ -193,9 +193,20 @@ def main() -> None:
         "--peak-tflops", type=float, default=None, help="the device's bf16 peak, for the FLOP floor"
     )
     parser.add_argument("--shared-prefix", action="store_true", help="prompts share one few-shot prefix")
+    parser.add_argument(
+        "--sweep-batch-sizes",
+        type=int,
+        nargs="+",
+        help="only time latentlang's path at each of these batch sizes, side by side, and stop",
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     lm, prompts, sets = build(args)
+    if args.sweep_batch_sizes:
+        for size in args.sweep_batch_sizes:
+            seconds, _, _ = timed(lambda: batched(lm, prompts, sets, size, True), lm.device)  # noqa: B023
+            print(f"  batch {size:4d}: latentlang {len(prompts) / seconds:8.2f} prompts/s")
+        return
     device = lm.device
     few = slice(0, args.baseline_prompts)
     t_base, p_base, _ = timed(lambda: baseline(lm, prompts[few], sets[few], True), device)

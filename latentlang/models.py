@@ -21,8 +21,9 @@ from latentlang.tokens import VocabIndex
 
 PROBE_TEXT = "The capital of France is Paris, and the capital of Japan is"
 #: Tokens per batch that an automatic batch size aims at, by where the model computes. On this
-#: project's 2-core CPU, Gemma-3-270M reads 8.1 prompts/s in batches of 8 prompts of 73 tokens, 8.9
-#: in batches of 16 and 9.3 of 64; a GPU (or NDIF) needs far larger batches to be busy. A batch that
+#: project's 2-core CPU, Gemma-3-270M reads 7.7 / 8.4 / 9.2 / 9.5 / 8.4 prompts/s in batches of
+#: 4 / 8 / 16 / 32 / 64 prompts of ~73 tokens (``benchmarks/throughput.py --sweep-batch-sizes``);
+#: a GPU (or NDIF) needs far larger batches to be busy (a guess until measured there). A batch that
 #: runs out of memory is halved and the run goes on (latentlang.runs), so a guess too large costs
 #: one failed batch.
 AUTO_BATCH_TOKENS = {"cpu": 2048, "gpu": 16384}
