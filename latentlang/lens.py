@@ -25,6 +25,8 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 LOG2 = math.log(2.0)
+#: Token-energy definitions (see :meth:`LogitLens.energy`).
+ENERGIES = ("latentlang", "wendler2024")
 #: Devices whose 16-bit matrix products can return float32 (``torch.mm``'s ``out_dtype``).
 MIXED_PRECISION_DEVICES = {"cuda", "xpu"}
 
@@ -32,6 +34,9 @@ MIXED_PRECISION_DEVICES = {"cuda", "xpu"}
 @dataclass(frozen=True)
 class TokenSetIndex:
     """Token sets for each prompt of a batch, padded to a rectangle.
+
+    A set may be empty (its probability is then 0): the English tokens that also begin the
+    source word, for instance, are often none.
 
     Attributes:
         ids: Vocabulary ids; padding entries hold any valid id.
@@ -44,8 +49,6 @@ class TokenSetIndex:
     def __post_init__(self) -> None:
         if self.ids.shape != self.mask.shape or self.ids.ndim != 3:
             raise ValueError(f"ids {tuple(self.ids.shape)} and mask {tuple(self.mask.shape)} differ")
-        if not self.mask.any(-1).all():
-            raise ValueError("every token set needs at least one token")
 
     @classmethod
     def from_lists(cls, sets: list[list[list[int]]], device: torch.device | str = "cpu") -> "TokenSetIndex":
@@ -53,7 +56,7 @@ class TokenSetIndex:
         n_sets = {len(per_prompt) for per_prompt in sets}
         if len(n_sets) != 1:
             raise ValueError(f"every prompt needs the same number of token sets, got {sorted(n_sets)}")
-        width = max(len(s) for per_prompt in sets for s in per_prompt)
+        width = max(1, max(len(s) for per_prompt in sets for s in per_prompt))
         ids = torch.zeros(len(sets), n_sets.pop(), width, dtype=torch.long)
         mask = torch.zeros(ids.shape, dtype=torch.bool)
         for b, per_prompt in enumerate(sets):
@@ -71,8 +74,8 @@ class LensReadout(NamedTuple):
         entropy_bits: Entropy of the decoded next-token distribution, in bits.
         top_ids: The k most probable token ids, most probable first.
         top_logprob: Their natural-log probabilities.
-        energy: How much the decoded vector points along token directions, relative to a random
-            direction (see :meth:`LogitLens.energy`).
+        energy: How much the residual points along token directions, by the requested definition
+            (see :meth:`LogitLens.energy`).
     """
 
     set_logprob: Float[Tensor, "batch layer n_sets"] | None
@@ -122,7 +125,7 @@ class LogitLens(nn.Module):
         if max_chunk_elements is None:  # small tiles stay in a CPU's caches; a GPU wants larger ones
             max_chunk_elements = 1 << 24 if unembed_weight.device.type == "cuda" else 1 << 22
         self.max_chunk_elements = max_chunk_elements
-        self._token_cov: Tensor | None = None
+        self._token_cov: dict[str, Tensor] = {}
 
     @property
     def vocab_size(self) -> int:
@@ -191,6 +194,7 @@ class LogitLens(nn.Module):
         h: Float[Tensor, "batch layer d_model"],
         token_sets: TokenSetIndex | None = None,
         top_k: int = 10,
+        energy: str = "latentlang",
     ) -> LensReadout:
         """Reduce each residual's decoded distribution to a few numbers, in bounded memory.
 
@@ -198,9 +202,10 @@ class LogitLens(nn.Module):
             h: Residuals for one position per prompt, at each layer.
             token_sets: Token sets whose probability to report per prompt, or ``None``.
             top_k: How many of the most probable tokens to keep.
+            energy: The token-energy definition, ``"latentlang"`` or ``"wendler2024"``.
         """
         sets = (None, None) if token_sets is None else (token_sets.ids, token_sets.mask)
-        return LensReadout(*self.reduce(h, *sets, top_k=top_k))
+        return LensReadout(*self.reduce(h, *sets, top_k=top_k, energy=energy))
 
     def reduce(
         self,
@@ -208,15 +213,16 @@ class LogitLens(nn.Module):
         set_ids: Int[Tensor, "batch n_sets max_size"] | None = None,
         set_mask: Bool[Tensor, "batch n_sets max_size"] | None = None,
         top_k: int = 10,
+        energy: str = "latentlang",
     ) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
         """:meth:`readout` with plain tensors in and out (the fields of :class:`LensReadout`, in
         order): what a remote request runs on NDIF, where latentlang's own data classes could
         only travel as bytecode tied to one Python version."""
         with torch.no_grad(), self._exact():  # not decorators: those do not survive the trip to NDIF
-            return self._reduce(h, set_ids, set_mask, top_k)
+            return self._reduce(h, set_ids, set_mask, top_k, energy)
 
     def _reduce(
-        self, h: Tensor, set_ids: Tensor | None, set_mask: Tensor | None, top_k: int
+        self, h: Tensor, set_ids: Tensor | None, set_mask: Tensor | None, top_k: int, energy: str
     ) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
         batch, n_layers, d_model = h.shape
         hn = self.normed(h).reshape(batch * n_layers, d_model)
@@ -240,43 +246,93 @@ class LogitLens(nn.Module):
             (torch.cat(entropy) / LOG2).view(batch, n_layers),
             torch.cat(top_ids).view(batch, n_layers, k),
             top_logprob.view(batch, n_layers, k),
-            self._energy_of_normed(hn).view(batch, n_layers),
+            self._energy(h.reshape(batch * n_layers, d_model), hn, energy).view(batch, n_layers),
         )
 
-    def energy(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows"]:
-        """Token energy: how much of the decoded vector lies along the token directions.
+    def energy(
+        self, h: Float[Tensor, "*rows d_model"], definition: str = "latentlang"
+    ) -> Float[Tensor, "*rows"]:
+        """Token energy: how much of a residual lies along the token directions.
 
-        With ``n = final_norm(h)`` (what the unembedding reads), ``n̂ = n / |n|`` and ``û_v`` the
-        unembedding rows scaled to unit length, the energy is the mean squared cosine between
-        ``n̂`` and the token directions, divided by its expected value for a direction drawn
-        uniformly at random (``1 / d_model``)::
+        ``"latentlang"``: with ``n = final_norm(h)`` (what the unembedding reads), ``n̂ = n / |n|``
+        and ``û_v`` the unembedding rows scaled to unit length, the mean squared cosine between
+        ``n̂`` and the token directions, divided by its value for a direction drawn uniformly at
+        random (``1 / d_model``)::
 
             energy(h) = d_model * mean_v (û_v · n̂)²  =  d_model * n̂ᵀ C n̂,   C = mean_v û_v û_vᵀ
 
         1 means "as aligned with the vocabulary as a random direction"; above 1, the vector lies
-        more in the span the unembedding reads; 0, orthogonal to every token. (Wendler et al.
-        normalise by the mean over token directions instead; the shapes across layers agree.)
+        more in the span the unembedding reads; 0, orthogonal to every token.
+
+        ``"wendler2024"`` (the published notebooks): the rows are first multiplied by the final
+        norm's gain ``g`` (``ũ_v = (u_v ⊙ g) / |u_v ⊙ g|``), the raw residual is scaled to unit
+        length (``ĥ``), and the root-mean-square cosine is divided by the root-mean-square cosine
+        between token directions themselves::
+
+            energy(h) = sqrt(mean_v (ũ_v · ĥ)²) / sqrt(mean_{v,w} (ũ_v · ũ_w)²)
+                      = sqrt(ĥᵀ C̃ ĥ) / ‖C̃‖_F,   C̃ = mean_v ũ_v ũ_vᵀ
+
+        The two share no scale (a random direction has 1 under the first, about
+        ``1 / (sqrt(d_model) ‖C̃‖_F)`` under the second); a result records which one it holds.
         """
+        if definition not in ENERGIES:
+            raise ValueError(f"unknown energy definition {definition!r}; use one of {ENERGIES}")
         with torch.no_grad(), self._exact():
             hn = self.normed(h)
-            return self._energy_of_normed(hn.reshape(-1, hn.shape[-1])).reshape(hn.shape[:-1])
+            flat = h.reshape(-1, h.shape[-1])
+            return self._energy(flat, hn.reshape(-1, hn.shape[-1]), definition).reshape(hn.shape[:-1])
 
-    def _energy_of_normed(self, hn: Float[Tensor, "rows d_model"]) -> Float[Tensor, " rows"]:
-        unit = hn / hn.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    def _energy(
+        self, h: Float[Tensor, "rows d_model"], hn: Float[Tensor, "rows d_model"], definition: str
+    ) -> Float[Tensor, " rows"]:
+        if definition == "wendler2024":
+            cov = self.token_covariance(weighted=True)
+            unit = _unit(h.float())
+            quadratic = torch.einsum("rd,de,re->r", unit, cov, unit).clamp_min(0)
+            return quadratic.sqrt() / torch.linalg.matrix_norm(cov)
+        unit = _unit(hn)
         return hn.shape[-1] * torch.einsum("rd,de,re->r", unit, self.token_covariance(), unit)
 
-    def token_covariance(self) -> Float[Tensor, "d_model d_model"]:
-        """``C = mean_v û_v û_vᵀ`` over the unit-length unembedding rows (computed once, chunked)."""
-        if self._token_cov is None:
+    def token_covariance(self, weighted: bool = False) -> Float[Tensor, "d_model d_model"]:
+        """``C = mean_v û_v û_vᵀ`` over the unit-length unembedding rows (computed once, chunked);
+        with ``weighted``, over the rows multiplied by the final norm's gain first (``C̃``)."""
+        key = "weighted" if weighted else "plain"
+        if key not in self._token_cov:
             d_model = self.weight.shape[1]
+            gain = self.norm_gain() if weighted else None
             cov = torch.zeros(d_model, d_model, device=self.weight.device)
             step = max(1, self.max_chunk_elements // d_model)
             for start in range(0, self.vocab_size, step):
                 rows = self.weight[start : start + step].float()
-                rows = rows / rows.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                rows = _unit(rows if gain is None else rows * gain)
                 cov += rows.T @ rows
-            self._token_cov = cov / self.vocab_size
-        return self._token_cov
+            self._token_cov[key] = cov / self.vocab_size
+        return self._token_cov[key]
+
+    def norm_gain(self) -> Float[Tensor, " d_model"]:
+        """The final norm's per-dimension gain, read by probing it (no parameter names needed).
+
+        For a zero-mean probe ``x`` of ±1 entries, an RMSNorm or LayerNorm gives
+        ``norm(x) - norm(-x) = 2 c g ⊙ x`` with one constant ``c`` for every dimension (Gemma's
+        ``1 + w`` included), so ``g ∝ (norm(x) - norm(-x)) / 2x``; the scale ``c`` cancels when the
+        weighted rows are normalised. A model without a final norm has gain 1. (For a final module
+        that is not an elementwise-affine normalisation this reads it as if it were one.)
+        """
+        d_model = self.weight.shape[1]
+        signs = torch.ones(d_model, device=self.weight.device)
+        signs[1::2] = -1
+        probes = [signs.clone()]
+        if d_model % 2:  # zero mean needs an even count of ±1: two probes, each leaving one entry 0
+            probes[0][-1] = 0
+            probes.append(torch.cat([signs.new_zeros(1), signs[:-1]]))
+        gain = torch.zeros(d_model, device=self.weight.device)
+        with torch.no_grad(), self._exact():
+            for x in probes:
+                x2 = torch.stack([x, -x])
+                out = self.normed(x2)
+                rows = x != 0
+                gain[rows] = ((out[0] - out[1]) / (2 * x))[rows]
+        return gain
 
     def _vocab_pass(self, hn: Float[Tensor, "rows d_model"], k: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One pass over the vocabulary in chunks: log-normaliser, entropy (nats), top-k logits.
@@ -330,3 +386,8 @@ class LogitLens(nn.Module):
         logits = self._transform(logits).view(batch, hn.shape[1], n_sets, width)
         logits = logits.masked_fill(~mask[:, None], float("-inf"))
         return torch.logsumexp(logits, dim=-1)
+
+
+def _unit(x: Float[Tensor, "rows d"]) -> Float[Tensor, "rows d"]:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)

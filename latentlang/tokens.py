@@ -9,7 +9,17 @@ whitespace or punctuation are never members: a naive "first token of ' 狗'" in 
 is the bare ``▁``, which would make Chinese absorb every space's probability.
 
 Everything works on bytes, so byte-level BPE (GPT-2, Llama-3, Qwen) and SentencePiece with byte
-fallback (Llama-2, Gemma, Mistral) are handled by the same code.
+fallback (Llama-2, Gemma, Mistral) are handled by the same code. A multi-word entry (``appareil
+photo``) gets the tokens that can begin it, as Dumas et al. (2025) do with their synonym lists; a
+concept with several accepted words (synonyms) gets the union of their sets.
+
+Two rules, chosen by a run's protocol (:mod:`latentlang.protocols`):
+
+- ``"bytes"`` (latentlang): the byte-prefix rule above.
+- ``"wendler2024"``: the published notebooks' rule: every character prefix of the word, with and
+  without the word-start marker, looked up as a vocabulary string, plus, for a Chinese or Russian
+  word, the byte token of the first UTF-8 byte of its first non-ASCII character (``<0xE8>`` for
+  ``花``). In a byte-level vocabulary the same strings are looked up in its byte alphabet.
 """
 
 import re
@@ -21,6 +31,11 @@ from itertools import combinations
 
 from latentlang.errors import LatentLangError
 
+#: The token-set rules (see the module docstring).
+RULES = ("bytes", "wendler2024")
+#: Languages whose words also get their first byte's token under the ``wendler2024`` rule.
+WENDLER_BYTE_LANGUAGES = ("zh", "ru")
+
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -29,8 +44,8 @@ class TokenSet:
     """The tokens that start ``word`` in one tokenizer.
 
     Attributes:
-        word: The word.
-        ids: Sorted vocabulary ids of every token that can begin it.
+        word: The word (the first one, for a concept with synonyms).
+        ids: Sorted vocabulary ids of every token that can begin it (any of its synonyms).
         first_id: The first token when the tokenizer encodes the word on its own (the "strict"
             first-token choice of some papers; always a member of ``ids`` when it is a prefix).
     """
@@ -39,8 +54,18 @@ class TokenSet:
     ids: tuple[int, ...]
     first_id: int | None
 
+    def __and__(self, other: "TokenSet") -> "TokenSet":
+        """The tokens both sets hold (e.g. English tokens that also begin the source word)."""
+        return TokenSet(self.word, tuple(sorted(set(self.ids) & set(other.ids))), self.first_id)
 
-@lru_cache(maxsize=256)
+
+@lru_cache(maxsize=1)
+def _byte_encoder() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: byte -> its printable stand-in character."""
+    return {b: ch for ch, b in _byte_decoder().items()}
+
+
+@lru_cache(maxsize=1)
 def _byte_decoder() -> dict[str, int]:
     """GPT-2's byte-level alphabet, reversed: printable stand-in character -> byte."""
     printable = [
@@ -67,6 +92,8 @@ class VocabIndex:
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
         vocab: dict[str, int] = tokenizer.get_vocab()
+        #: Vocabulary string -> id, as the tokenizer lists it (special tokens too).
+        self.strings = vocab
         special = set(getattr(tokenizer, "all_special_ids", []))
         byte_level = sum(t.startswith("Ġ") for t in vocab) > sum(t.startswith("▁") for t in vocab)
         self.byte_level = byte_level
@@ -99,18 +126,62 @@ class VocabIndex:
         """Ids of the tokens that are exactly ``text``, with or without a word-start marker."""
         return sorted(self._by_bytes.get(text.encode("utf-8"), ()))
 
-    def token_set(self, word: str) -> TokenSet:
-        """All tokens that can start ``word`` (see the module docstring).
+    def entry(self, text: str) -> str:
+        """How ``text`` is spelled as a vocabulary string: a leading space becomes the word-start
+        marker (``▁`` in SentencePiece, ``Ġ`` in byte-level BPE)."""
+        if self.byte_level:
+            encoder = _byte_encoder()
+            return "".join(encoder[b] for b in text.encode("utf-8"))
+        return "▁" + text[1:] if text.startswith(" ") else text
+
+    def is_single_token(self, word: str) -> bool:
+        """Whether ``word`` is one vocabulary entry, with or without the word-start marker (the
+        published notebooks' "single token" test)."""
+        return self.entry(word) in self.strings or self.entry(" " + word) in self.strings
+
+    def token_set(self, word: str, rule: str = "bytes", lang: str | None = None) -> TokenSet:
+        """All tokens that can start ``word`` under ``rule`` (see the module docstring).
+
+        Args:
+            word: A word or a multi-word entry.
+            rule: ``"bytes"`` or ``"wendler2024"``.
+            lang: The word's language (``wendler2024`` adds a byte token for zh and ru words).
 
         Raises:
-            LatentLangError: ``word`` is empty or contains whitespace.
+            LatentLangError: ``word`` is empty or the rule is unknown.
         """
-        if not word or any(ch.isspace() for ch in word):
-            raise LatentLangError(f"token sets need a single word without spaces, got {word!r}")
-        encoded = word.encode("utf-8")
-        ids = sorted({i for n in range(1, len(encoded) + 1) for i in self._by_bytes.get(encoded[:n], ())})
+        if not word or not word.strip():
+            raise LatentLangError(f"token sets need a word, got {word!r}")
+        if rule == "bytes":
+            encoded = word.encode("utf-8")
+            ids = {i for n in range(1, len(encoded) + 1) for i in self._by_bytes.get(encoded[:n], ())}
+        elif rule == "wendler2024":
+            ids = self._wendler_ids(word, lang)
+        else:
+            raise LatentLangError(f"unknown token-set rule {rule!r}; use one of: {', '.join(RULES)}")
         first = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-        return TokenSet(word=word, ids=tuple(ids), first_id=first[0] if first else None)
+        return TokenSet(word=word, ids=tuple(sorted(ids)), first_id=first[0] if first else None)
+
+    def concept_set(self, words: tuple[str, ...], rule: str = "bytes", lang: str | None = None) -> TokenSet:
+        """The union of the token sets of a concept's accepted words (its synonyms), named after
+        the first word."""
+        sets = [self.token_set(word, rule, lang) for word in words]
+        ids = sorted({i for s in sets for i in s.ids})
+        return TokenSet(word=words[0], ids=tuple(ids), first_id=sets[0].first_id)
+
+    def _wendler_ids(self, word: str, lang: str | None) -> set[int]:
+        """Character prefixes with and without the marker, plus zh/ru's first-byte token."""
+        prefixes = [word[:n] for n in range(1, len(word) + 1)]
+        spelled = {self.entry(p) for p in prefixes} | {self.entry(" " + p) for p in prefixes}
+        ids = {self.strings[s] for s in spelled if s in self.strings}
+        lead = next((ch.encode("utf-8")[0] for ch in word if ord(ch) > 127), None)
+        if lang in WENDLER_BYTE_LANGUAGES and lead is not None:
+            # The notebooks take the first "\\x" escape of the word's bytes: the first byte of its
+            # first non-ASCII character.
+            byte_entry = _byte_encoder()[lead] if self.byte_level else f"<0x{lead:02X}>"
+            if byte_entry in self.strings:
+                ids.add(self.strings[byte_entry])
+        return ids
 
 
 def is_filler(core: bytes) -> bool:
@@ -121,17 +192,25 @@ def is_filler(core: bytes) -> bool:
     return all(ch.isspace() or unicodedata.category(ch)[0] in "PSZC" for ch in text)
 
 
-def find_collisions(sets: dict[str, TokenSet]) -> list[tuple[str, str]]:
+def find_collisions(
+    sets: dict[str, TokenSet], pairs: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
     """Pairs of languages whose token sets for one concept share a token.
 
-    A shared token cannot be credited to either language, so the published method drops such
-    concepts (e.g. French ``chat`` and English ``cat`` both start with ``c``).
+    A shared token cannot be credited to either language, so such concepts are dropped (e.g.
+    French ``chat`` and English ``cat`` both start with ``c``).
+
+    Args:
+        sets: Language -> token set.
+        pairs: The pairs that may not meet; ``None`` checks every pair (latentlang's rule; the
+            published notebooks check only the target against English).
     """
-    return [(a, b) for a, b in combinations(sets, 2) if set(sets[a].ids) & set(sets[b].ids)]
+    pairs = list(combinations(sets, 2)) if pairs is None else pairs
+    return [(a, b) for a, b in pairs if set(sets[a].ids) & set(sets[b].ids)]
 
 
 def resolve_overlaps(
-    sets: dict[str, TokenSet], policy: str = "drop"
+    sets: dict[str, TokenSet], policy: str = "drop", pairs: list[tuple[str, str]] | None = None
 ) -> tuple[dict[str, TokenSet] | None, str]:
     """Apply an overlap policy to one concept's token sets.
 
@@ -141,11 +220,12 @@ def resolve_overlaps(
             ``"exclude"``: shared tokens are removed from every set, so each language keeps
             only the tokens that are its own (狗 and 犬 keep themselves, losing only their shared
             first byte); a concept is dropped only if a set is left empty (猫 in zh and ja).
+        pairs: The language pairs that may not share a token (``None``: every pair).
 
     Returns:
         The sets to measure (``None`` if the concept is dropped) and, if dropped, why.
     """
-    clashes = find_collisions(sets)
+    clashes = find_collisions(sets, pairs)
     if not clashes:
         return sets, ""
     why = ", ".join(f"{a}/{b}" for a, b in clashes) + " share tokens"

@@ -78,6 +78,30 @@ def tiny_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
 
 
+def tiny_sp_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
+    """A SentencePiece-style BPE tokenizer trained on ``corpus``: ``▁`` marks word starts and
+    ``<0x00>`` … ``<0xFF>`` byte tokens catch what the vocabulary lacks (as in Llama-2 and Gemma)."""
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    trained.train_from_iterator(
+        corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<bos>"])
+    )
+    spec = json.loads(trained.to_str())["model"]
+    pieces = ["<pad>", "<bos>", *(f"<0x{b:02X}>" for b in range(256))]
+    pieces += [t for t in sorted(spec["vocab"], key=spec["vocab"].get) if t not in pieces]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["merges"]]
+    tok = Tokenizer(models.BPE({t: i for i, t in enumerate(pieces)}, merges, byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>")
+
+
 def save_tiny_llama(path, tokenizer, n_layers: int = 2) -> None:
     """Save a seeded tiny random Llama sized for ``tokenizer``, with it, like a downloaded model."""
     torch.manual_seed(0)

@@ -152,9 +152,13 @@ def test_language_mass_sums_top_k_probability_by_tag():
     assert_close(mass, torch.tensor([[[0.0, 0.7, 0.1]]]))
 
 
-def test_token_set_index_rejects_empty_sets():
-    with pytest.raises(ValueError, match="at least one token"):
-        TokenSetIndex(torch.zeros(1, 1, 2, dtype=torch.long), torch.zeros(1, 1, 2, dtype=torch.bool))
+def test_an_empty_token_set_has_probability_zero():
+    lens = _lens()
+    sets = TokenSetIndex.from_lists([[[], [1, 2]], [[], []]])
+    readout = lens.readout(torch.randn(2, 3, 16), sets, top_k=2)
+    probs = readout.set_logprob.exp()
+    assert torch.equal(probs[:, :, 0], torch.zeros(2, 3)) and torch.equal(probs[1], torch.zeros(3, 2))
+    assert (probs[0, :, 1] > 0).all() and not probs.isnan().any()
 
 
 def test_shape_annotations_are_checked_at_run_time():
@@ -183,3 +187,52 @@ def test_readout_reports_energy_of_the_normed_residual():
     lens = _lens()
     h = torch.randn(2, 3, 16)
     assert_close(lens.readout(h, None, 2).energy, lens.energy(h))
+
+
+class GemmaStyleRMSNorm(nn.Module):
+    """RMSNorm that scales by ``1 + w`` (Gemma): its gain is not its ``weight``."""
+
+    def __init__(self, d: int, seed: int = 0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(d, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1 + self.weight)
+
+
+def notebook_energy(h, unembed, gain):
+    """Token energy as the published notebooks compute it, restated step by step: rows weighted by
+    the final norm's gain and normalised, the residual RMS-normalised then unit-normalised, the RMS
+    cosine divided by the RMS token-token cosine."""
+    u = unembed * gain[None]
+    u = u / (u**2).sum(dim=1, keepdim=True) ** 0.5
+    avg_uu = (((u.T @ u) ** 2).sum() / u.shape[0] ** 2) ** 0.5
+    latents = h / ((h**2).mean(dim=-1, keepdim=True)) ** 0.5
+    latents = latents / latents.norm(dim=-1, keepdim=True)
+    return ((u @ latents.T) ** 2).mean(dim=0) ** 0.5 / avg_uu
+
+
+@pytest.mark.parametrize("d", [16, 15])
+def test_wendler_energy_is_the_notebooks(d):
+    """With the gain read from the norm itself (Gemma's 1 + w, LayerNorm's weight, none), in
+    chunks, for even and odd widths."""
+    gen = torch.Generator().manual_seed(1)
+    weight = 3 * torch.randn(200, d, generator=gen)
+    h = 5 * torch.randn(7, d, generator=gen)
+    layer_norm = nn.LayerNorm(d)
+    with torch.no_grad():
+        layer_norm.weight.copy_(1 + torch.randn(d, generator=gen))
+        layer_norm.bias.copy_(torch.randn(d, generator=gen))
+    gemma_norm = GemmaStyleRMSNorm(d)
+    for norm, gain in [
+        (gemma_norm, 1 + gemma_norm.weight.detach()),
+        (layer_norm, layer_norm.weight.detach()),
+        (nn.Identity(), torch.ones(d)),
+    ]:
+        lens = LogitLens(norm, weight, max_chunk_elements=4 * d)  # several chunks
+        assert_close(lens.norm_gain() / lens.norm_gain()[0], gain / gain[0], rtol=1e-4, atol=1e-5)
+        assert_close(lens.energy(h, "wendler2024"), notebook_energy(h, weight, gain), rtol=1e-5, atol=1e-6)
+        readout = lens.readout(h[:, None].expand(7, 2, d).contiguous(), None, 2, energy="wendler2024")
+        assert_close(readout.energy[:, 1], notebook_energy(h, weight, gain), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown energy"):
+        lens.energy(h, "random")

@@ -1,7 +1,7 @@
 """Token sets in a byte-level BPE vocabulary (tiny, trained here) and in Gemma's real vocabulary."""
 
 import pytest
-from conftest import tiny_tokenizer
+from conftest import tiny_sp_tokenizer, tiny_tokenizer
 
 from latentlang.errors import LatentLangError
 from latentlang.tokens import TokenSet, VocabIndex, find_collisions, require_tokens, resolve_overlaps
@@ -57,10 +57,74 @@ def test_fillers_are_never_members(byte_level):
             assert core and core.strip(b' ,.!?"') == core
 
 
-def test_words_with_spaces_are_rejected(byte_level):
+def test_a_multi_word_entry_gets_the_tokens_that_begin_it(byte_level):
+    """As Dumas et al.'s prefix sets: ``chien chat`` can begin with anything that begins
+    ``chien``, and with no token that does not."""
     _, index = byte_level
-    with pytest.raises(LatentLangError, match="single word"):
-        index.token_set("ice cream")
+    phrase, first = index.token_set("chien chat"), index.token_set("chien")
+    assert set(first.ids) <= set(phrase.ids)
+    extra = [index.cores[i] for i in set(phrase.ids) - set(first.ids)]
+    assert all(b"chien chat".startswith(core) and len(core) > len(b"chien") for core in extra)
+    with pytest.raises(LatentLangError, match="need a word"):
+        index.token_set("  ")
+
+
+def test_synonyms_union_and_intersection(byte_level):
+    _, index = byte_level
+    union = index.concept_set(("chat", "chien"))
+    assert set(union.ids) == set(index.token_set("chat").ids) | set(index.token_set("chien").ids)
+    assert union.word == "chat"
+    shared = index.token_set("chat") & index.token_set("chien")
+    assert set(shared.ids) == set(index.token_set("chat").ids) & set(index.token_set("chien").ids)
+    assert shared.ids and "chi" not in {index.cores[i].decode() for i in shared.ids}
+
+
+def notebook_token_ids(word: str, tokenizer, lang: str) -> set[int]:
+    """The published notebooks' token-set rule, restated step by step as a reference: every
+    character prefix with and without ``▁`` that is a vocabulary string, plus, for zh and ru, the
+    byte token named after the first ``\\x`` escape of the word's bytes."""
+    vocab = tokenizer.get_vocab()
+    prefixes = [word[:i] for i in range(1, len(word) + 1)]
+    ids = {vocab[t] for t in ["▁" + p for p in prefixes] + prefixes if t in vocab}
+    if lang in ("zh", "ru"):
+        escapes = str(word.encode())[2:-1].split("\\x")
+        key = f"<0x{escapes[1].upper()}>"
+        if key in vocab:
+            ids.add(vocab[key])
+    return ids
+
+
+WENDLER_WORDS = {
+    "en": ["cat", "chien", "book"],
+    "fr": ["chat", "chien"],
+    "zh": ["狗", "猫", "书"],
+    "ru": ["собака"],
+}
+
+
+def test_wendler_rule_is_the_notebooks_rule():
+    tok = tiny_sp_tokenizer(CORPUS + ["book books cat", "书 书 猫 собака"] * 10)
+    index = VocabIndex(tok)
+    assert not index.byte_level
+    for lang, words in WENDLER_WORDS.items():
+        for word in words:
+            assert set(index.token_set(word, "wendler2024", lang).ids) == notebook_token_ids(word, tok, lang)
+    dog = set(tok.convert_ids_to_tokens(list(index.token_set("狗", "wendler2024", "zh").ids)))
+    assert "<0xE7>" in dog  # the first UTF-8 byte of 狗 (E7 8B 97)
+    assert "<0xE7>" not in set(
+        tok.convert_ids_to_tokens(list(index.token_set("狗", "wendler2024", "ja").ids))
+    )
+    assert index.is_single_token("chien") and not index.is_single_token("chienchat")
+
+
+def test_wendler_rule_in_a_byte_level_vocabulary(byte_level):
+    """The same strings spelled in the byte alphabet: ``Ġchien`` for ``▁chien``, the byte ``ç``
+    (0xE7) for ``<0xE7>``."""
+    tok, index = byte_level
+    names = set(tok.convert_ids_to_tokens(list(index.token_set("chien", "wendler2024", "fr").ids)))
+    assert {"c", "Ġc", "chien", "Ġchien"} <= names
+    dog = set(tok.convert_ids_to_tokens(list(index.token_set("狗", "wendler2024", "zh").ids)))
+    assert "ç" in dog and index.is_single_token("chien")
 
 
 def test_collisions_and_missing_tokens():
@@ -70,6 +134,7 @@ def test_collisions_and_missing_tokens():
         "zh": TokenSet("猫", (9,), 9),
     }
     assert find_collisions(sets) == [("en", "fr")]
+    assert find_collisions(sets, [("zh", "en")]) == []  # the notebooks' rule: target against English
     with pytest.raises(LatentLangError, match="'ねこ' has no token"):
         require_tokens({"ja": TokenSet("ねこ", (), None)}, "tiny")
 
@@ -113,3 +178,15 @@ def test_overlap_policies():
     same = {"zh": TokenSet("猫", (9,), 9), "ja": TokenSet("猫", (9,), 9)}
     assert resolve_overlaps(same, "exclude")[0] is None
     assert resolve_overlaps({"en": en}, "drop") == ({"en": en}, "")
+
+
+@pytest.mark.slow
+def test_gemma_wendler_rule_is_the_notebooks_rule(gemma):
+    """Every word of the shipped list in the notebooks' five languages, on Gemma's vocabulary."""
+    from latentlang.words import load_words
+
+    table = load_words().table
+    for lang in ["en", "de", "fr", "ru", "zh"]:
+        for word in table[lang].dropna():
+            ours = set(gemma.vocab.token_set(word, "wendler2024", lang).ids)
+            assert ours == notebook_token_ids(word, gemma.tokenizer, lang), (lang, word)
