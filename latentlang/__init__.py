@@ -13,6 +13,7 @@ in English, in the source language and in the target language.
 
 __version__ = "0.1.0"
 
+from latentlang.datasets import load_cloze, load_words  # noqa: E402
 from latentlang.errors import LatentLangError  # noqa: E402
 from latentlang.experiments import (  # noqa: E402
     ClozeConfig,
@@ -26,7 +27,7 @@ from latentlang.models import LensModel  # noqa: E402
 from latentlang.results import LensResult  # noqa: E402
 from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts  # noqa: E402
 from latentlang.token_grid import TokenGrid, explore  # noqa: E402
-from latentlang.words import WordList, load_cloze, load_words  # noqa: E402
+from latentlang.words import WordList  # noqa: E402
 
 __all__ = [
     "DEFAULT_MODEL",

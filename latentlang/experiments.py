@@ -8,14 +8,16 @@ the values the same way for both.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latentlang.datasets import load_cloze, load_words
 from latentlang.errors import LatentLangError
 from latentlang.languages import check_language
 from latentlang.loading import ModelConfig, option
 from latentlang.models import LensModel
-from latentlang.results import LensResult
-from latentlang.study import run_prompts
-from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts
-from latentlang.words import load_cloze, load_words
+from latentlang.protocols import PROTOCOLS, get_protocol
+from latentlang.results import CI_METHODS, LensResult
+from latentlang.sampling import TOKEN_FILTERS
+from latentlang.study import Roles, run_prompts
+from latentlang.tasks import PromptSet, cloze_prompts, repetition_prompts, translation_prompts
 
 
 @dataclass(kw_only=True)
@@ -30,8 +32,19 @@ class RunConfig(ModelConfig):
         "prompts per forward pass (default: ~2k tokens' worth on a CPU, ~16k on a GPU; "
         "halved on out-of-memory)",
     )
-    n_shots: int = option(4, "demonstrations per prompt")
-    seed: int = option(0, "seed for drawing demonstrations")
+    protocol: str = option(
+        "latentlang",
+        "whose rules: latentlang, or wendler2024 (the published notebooks' concepts, prompts, token sets, "
+        "energy and intervals)",
+        choices=list(PROTOCOLS),
+    )
+    tokens: str = option(
+        "all",
+        "concepts whose target word is one vocabulary token (single), several (multi) or all",
+        choices=list(TOKEN_FILTERS),
+    )
+    n_shots: int | None = option(None, "demonstrations per prompt (default: 4; cloze 2)")
+    seed: int | None = option(None, "seed for drawing demonstrations (default: the protocol's, 0 or 42)")
     shared_demos: bool = option(
         False, "give every prompt the same demonstrations (their prefix is then computed once)"
     )
@@ -41,11 +54,31 @@ class RunConfig(ModelConfig):
         "when languages' token sets share a token: drop the concept (published) or exclude the shared tokens",
         choices=["drop", "exclude"],
     )
-    ci: str = option("t", "confidence intervals over concepts: t or bootstrap", choices=["t", "bootstrap"])
+    ci: str | None = option(
+        None,
+        "confidence intervals over concepts: t, normal or bootstrap (default: the protocol's, t or normal)",
+        choices=list(CI_METHODS),
+    )
 
     TASK = "task"
+    #: Which of the protocol's defaults gives ``n_shots``.
+    SHOTS = "translation_shots"
 
     def __post_init__(self) -> None:
+        rules = get_protocol(self.protocol)
+        self.seed = rules.seed if self.seed is None else self.seed
+        self.ci = rules.ci if self.ci is None else self.ci
+        self.n_shots = getattr(rules, self.SHOTS) if self.n_shots is None else self.n_shots
+        if rules.overlap != "all" and self.overlap != "drop":
+            raise LatentLangError(
+                f"--overlap {self.overlap} is latentlang's; the {self.protocol} protocol drops a concept "
+                "whose target tokens meet English's (use --protocol latentlang to exclude shared tokens)"
+            )
+        if rules.sampler != "latentlang" and self.shared_demos:
+            raise LatentLangError(
+                f"the {self.protocol} protocol draws demonstrations per prompt, as the notebooks do; "
+                "drop --shared-demos (a latentlang option) or use --protocol latentlang"
+            )
         for lang in self.latent_languages:
             check_language(lang)
         for name in ("batch_size", "top_k"):
@@ -79,9 +112,20 @@ class RunConfig(ModelConfig):
             "seed": self.seed,
             "shared_demos": self.shared_demos,
             "words": self.words,
+            "protocol": self.protocol,
+            "tokens": self.tokens,
+            "ci": self.ci,
         }
 
-    def prompts(self) -> list[TaskPrompt]:
+    @property
+    def roles(self) -> Roles:
+        """Source, target and latent languages (for the overlap rule and the source split)."""
+        return Roles(
+            src=self.task_languages[0], tgt=self.task_languages[-1], latent=tuple(self.latent_languages)
+        )
+
+    def prompts(self, vocab=None) -> PromptSet:
+        """The task's prompts (``vocab``, the model's vocabulary, is needed for ``tokens``)."""
         raise NotImplementedError
 
 
@@ -110,10 +154,19 @@ class TranslationConfig(RunConfig):
     def meta(self) -> dict:
         return {**super().meta(), "src": self.src, "tgt": self.tgt}
 
-    def prompts(self) -> list[TaskPrompt]:
-        words = load_words(self.words)
+    def prompts(self, vocab=None) -> PromptSet:
+        words = load_words(self.words, source_lang=self.src)
         return translation_prompts(
-            words, self.src, self.tgt, self.languages, self.n_shots, self.seed, self.shared_demos
+            words,
+            self.src,
+            self.tgt,
+            self.languages,
+            self.n_shots,
+            self.seed,
+            self.shared_demos,
+            self.protocol,
+            vocab,
+            self.tokens,
         )
 
 
@@ -141,10 +194,18 @@ class RepetitionConfig(OneLanguageConfig):
 
     TASK = "repetition"
 
-    def prompts(self) -> list[TaskPrompt]:
-        words = load_words(self.words)
+    def prompts(self, vocab=None) -> PromptSet:
+        words = load_words(self.words, source_lang=self.lang)
         return repetition_prompts(
-            words, self.lang, self.languages, self.n_shots, self.seed, self.shared_demos
+            words,
+            self.lang,
+            self.languages,
+            self.n_shots,
+            self.seed,
+            self.shared_demos,
+            self.protocol,
+            vocab,
+            self.tokens,
         )
 
 
@@ -155,17 +216,26 @@ class ClozeConfig(OneLanguageConfig):
     cloze: str | None = option(
         None, "cloze sentences: a CSV (en, lang, sentence) or a folder of {lang}/clean.csv"
     )
-    n_shots: int = option(2, "demonstrations per prompt")
     TASK = "cloze"
+    SHOTS = "cloze_shots"
 
     def meta(self) -> dict:
         return {**super().meta(), "cloze": self.cloze}
 
-    def prompts(self) -> list[TaskPrompt]:
+    def prompts(self, vocab=None) -> PromptSet:
         sentences = load_cloze(self.cloze)
-        words = load_words(self.words)
+        words = load_words(self.words, source_lang=self.lang)
         return cloze_prompts(
-            sentences, words, self.lang, self.languages, self.n_shots, self.seed, self.shared_demos
+            sentences,
+            words,
+            self.lang,
+            self.languages,
+            self.n_shots,
+            self.seed,
+            self.shared_demos,
+            self.protocol,
+            vocab,
+            self.tokens,
         )
 
 
@@ -185,8 +255,8 @@ def run_task(config: RunConfig, lm: LensModel | None = None, progress: bool = Tr
             are not used); loaded from ``config`` when ``None``.
         progress: Show a progress bar.
     """
-    prompts = config.prompts()
     lm = lm or config.load()
+    prompts = config.prompts(lm.vocab if lm.tokenizer is not None else None)
     return run_prompts(
         lm,
         prompts,
@@ -197,11 +267,14 @@ def run_task(config: RunConfig, lm: LensModel | None = None, progress: bool = Tr
         overlap=config.overlap,
         out_dir=config.out,
         progress=progress,
+        protocol=config.protocol,
+        roles=config.roles,
     )
 
 
-def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[str, Path]:
-    """Write ``summary.csv`` and the figures (PNG and PDF) into ``out``.
+def write_outputs(result: LensResult, out: str | Path, ci: str | None = None) -> dict[str, Path]:
+    """Write ``summary.csv``, ``dataset.csv`` (the prompts and token ids in the published layout),
+    ``dropped.csv`` (what was left out, and why) and the figures (PNG and PDF) into ``out``.
 
     (:func:`run_task` already saved ``result.npz`` there; :meth:`LensResult.save` writes a
     result computed without an output folder.)
@@ -211,16 +284,23 @@ def write_outputs(result: LensResult, out: str | Path, ci: str = "t") -> dict[st
         latent_language_figure,
         latent_languages_figure,
         save_figure,
+        source_split_figure,
     )
 
+    ci = ci or result.meta.get("ci", "t")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = {"summary": out / "summary.csv"}
-    result.summary(method=ci).to_csv(written["summary"], index=False)
+    tables = {"summary": result.summary(method=ci), "dataset": result.dataset(), "dropped": result.dropped()}
+    written = {}
+    for name, table in tables.items():
+        written[name] = out / f"{name}.csv"
+        table.to_csv(written[name], index=False)
     figures = {
         "latent_language": latent_language_figure(result, method=ci),
         "language_mass": language_mass_figure(result),
     }
+    if result.meta.get("src") != result.meta.get("tgt"):  # translation: how much of P(en) copies the source
+        figures["source_split"] = source_split_figure(result, method=ci)
     if len(result.meta.get("latent", [])) > 1:  # several candidate latent languages
         figures["latent_languages"] = latent_languages_figure(result, method=ci)
     for name, fig in figures.items():

@@ -219,7 +219,7 @@ def _dictionary() -> dict[tuple[str, str], float]:
     """(language, casefolded word) -> log10 frequency, for wordfreq's and latentlang's lists."""
     import wordfreq
 
-    from latentlang.words import load_words
+    from latentlang.datasets import load_words
 
     available = wordfreq.available_languages(wordlist="best")
     table: dict[tuple[str, str], float] = {}

@@ -200,9 +200,11 @@ class LensModel:
         token_sets: TokenSetIndex | None = None,
         top_k: int = 10,
         positions: Int[Tensor, "batch pos"] | None = None,
+        energy: str = "latentlang",
     ) -> LensReadout:
         """Capture the residuals at ``positions`` (default: each prompt's last token) and reduce
-        them with the lens: token-set probabilities, entropy, top-k and energy at every layer.
+        them with the lens: token-set probabilities, entropy, top-k and energy (by the named
+        definition, see :meth:`LogitLens.energy`) at every layer.
 
         Readout rows are (prompt, position) pairs, prompt-major; with ``token_sets`` (one list of
         sets per prompt) take one position per prompt. A remote model does both in one request.
@@ -210,9 +212,9 @@ class LensModel:
         positions = batch.last_positions() if positions is None else positions
         remote_read = getattr(self.backend, "read", None)
         if remote_read is not None:
-            return remote_read(self, batch, positions, token_sets, top_k)
+            return remote_read(self, batch, positions, token_sets, top_k, energy)
         residuals = self.capture(batch, positions).residuals  # [batch, layer, pos, d_model]
-        return self.lens.readout(residuals.transpose(1, 2).flatten(0, 1), token_sets, top_k)
+        return self.lens.readout(residuals.transpose(1, 2).flatten(0, 1), token_sets, top_k, energy)
 
     def __repr__(self) -> str:
         d_model = self.parts.unembed.weight.shape[1]

@@ -144,6 +144,7 @@ class RemoteReader:
         positions: Int[Tensor, "batch pos"],
         token_sets: TokenSetIndex | None,
         top_k: int,
+        energy: str = "latentlang",
     ) -> LensReadout:
         """One request: the forward pass, then :meth:`LogitLens.readout` on the server's GPU.
 
@@ -161,7 +162,7 @@ class RemoteReader:
             if set_ids is not None:
                 set_ids, set_mask = set_ids.to(h.device), set_mask.to(h.device)
             reduced = nnsight.save(
-                [t if t is None else t.cpu() for t in lens.reduce(h, set_ids, set_mask, top_k)]
+                [t if t is None else t.cpu() for t in lens.reduce(h, set_ids, set_mask, top_k, energy)]
             )
         return LensReadout(*reduced)
 

@@ -18,7 +18,10 @@ from jaxtyping import Float, Int
 from latentlang.errors import LatentLangError
 from latentlang.storage import load_npz, save_npz
 
-_ARRAYS = ("probs", "control", "entropy", "energy", "top_ids", "top_probs", "mass")
+_ARRAYS = ("probs", "control", "entropy", "energy", "top_ids", "top_probs", "mass", "from_source")
+#: Confidence intervals over prompts: Student-t, normal (mean ± z σ/√n, Wendler et al.'s 1.96 at
+#: 95%), percentile bootstrap.
+CI_METHODS = ("t", "normal", "bootstrap")
 
 
 @dataclass
@@ -32,8 +35,9 @@ class LensResult:
             higher than ``control``, the lens is not reading this concept (e.g. a layer that
             decodes the letter ``s`` for every prompt credits every word starting with *s*).
         entropy: Entropy of the decoded next-token distribution, in bits.
-        energy: Token energy of the decoded vector (1 = like a random direction; see
-            :meth:`latentlang.lens.LogitLens.energy`).
+        energy: Token energy of the residual, by the definition ``meta["energy"]`` names
+            (``latentlang``: 1 = like a random direction; ``wendler2024``: the notebooks' ratio of
+            RMS cosines; see :meth:`latentlang.lens.LogitLens.energy`).
         top_ids: The ``k`` most probable decoded token ids.
         top_probs: Their probabilities.
         top_tokens: Their text.
@@ -41,7 +45,10 @@ class LensResult:
         languages: Names of the ``language`` axis.
         labels: Names of the ``label`` axis.
         prompts: One row per prompt: ``concept``, ``text`` and ``word_<lang>`` for each language.
-        meta: Model, task, languages, package version, dropped concepts, ...
+        meta: Model, task, protocol, languages, package version, dropped concepts, ...
+        from_source: The part of ``probs`` on tokens that also begin the *source* word: for
+            English, the source-word copying its token set cannot tell apart (0 where the protocol
+            forbids the overlap). ``NaN`` in results saved before latentlang measured it.
     """
 
     probs: Float[np.ndarray, "prompt layer language"]
@@ -56,12 +63,16 @@ class LensResult:
     labels: list[str]
     prompts: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    from_source: Float[np.ndarray, "prompt layer language"] | None = None
 
     def __post_init__(self) -> None:
         n, layers = self.entropy.shape
+        if self.from_source is None:
+            self.from_source = np.full(self.probs.shape, np.nan)
         expected = {
             "probs": (n, layers, len(self.languages)),
             "control": (n, layers, len(self.languages)),
+            "from_source": (n, layers, len(self.languages)),
             "energy": (n, layers),
             "top_probs": self.top_ids.shape,
             "top_tokens": self.top_ids.shape,
@@ -99,32 +110,76 @@ class LensResult:
             }
         )
 
-    def summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+    def summary(self, confidence: float = 0.95, method: str | None = None) -> pd.DataFrame:
         """Mean probability per layer and language with a confidence interval over prompts.
 
         Args:
             confidence: Coverage of the interval.
-            method: ``"t"`` (Student-t) or ``"bootstrap"`` (percentile bootstrap, 10,000
-                resamples, seeded).
+            method: ``"t"`` (Student-t), ``"normal"`` (mean ± z σ/√n, the published notebooks')
+                or ``"bootstrap"`` (percentile bootstrap, 10,000 resamples, seeded); default: the
+                run's (``meta["ci"]``, else ``"t"``).
 
         Returns:
-            Columns ``layer, language, mean, ci_low, ci_high, n`` and ``control``, the mean
-            probability of other concepts' words at the same prompts (the chance level).
+            Columns ``layer, language, mean, ci_low, ci_high, n``, ``control`` (the mean
+            probability of other concepts' words at the same prompts: the chance level) and
+            ``from_source`` (the part of ``mean`` on tokens that also begin the source word).
         """
+        method = method or self.meta.get("ci", "t")
         frames = []
         for j, lang in enumerate(self.languages):
             frame = _mean_ci(self.probs[:, :, j], confidence, method)
-            frames.append(frame.assign(language=lang, control=self.control[:, :, j].mean(axis=0)))
-        columns = ["layer", "language", "mean", "ci_low", "ci_high", "n", "control"]
+            frames.append(
+                frame.assign(
+                    language=lang,
+                    control=self.control[:, :, j].mean(axis=0),
+                    from_source=self.from_source[:, :, j].mean(axis=0),
+                )
+            )
+        columns = ["layer", "language", "mean", "ci_low", "ci_high", "n", "control", "from_source"]
         return pd.concat(frames, ignore_index=True)[columns]
 
-    def entropy_summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
+    def entropy_summary(self, confidence: float = 0.95, method: str | None = None) -> pd.DataFrame:
         """Mean entropy (bits) per layer: columns ``layer, mean, ci_low, ci_high, n``."""
-        return _mean_ci(self.entropy, confidence, method)
+        return _mean_ci(self.entropy, confidence, method or self.meta.get("ci", "t"))
 
-    def energy_summary(self, confidence: float = 0.95, method: str = "t") -> pd.DataFrame:
-        """Mean token energy per layer: columns ``layer, mean, ci_low, ci_high, n``."""
-        return _mean_ci(self.energy, confidence, method)
+    def energy_summary(self, confidence: float = 0.95, method: str | None = None) -> pd.DataFrame:
+        """Mean token energy per layer (by the run's definition, ``meta["energy"]``): columns
+        ``layer, mean, ci_low, ci_high, n``."""
+        return _mean_ci(self.energy, confidence, method or self.meta.get("ci", "t"))
+
+    def dataset(self) -> pd.DataFrame:
+        """The prompts and token ids in the published ``dataset.csv`` layout (Wendler et al.):
+        ``prompt, out_token_id, out_token_str, latent_token_id, latent_token_str, in_token_str``,
+        one row per measured concept in the protocol's order, id lists written ``[1, 2]``
+        (sorted; the notebooks' order depends on Python's string hashing).
+
+        ``out`` is the target word, ``latent`` the first latent language's (English by default),
+        ``in`` the source word. Results saved before latentlang recorded token ids have none.
+        """
+        meta, frame = self.meta, self.prompts
+        tgt, src = meta.get("tgt", self.languages[-1]), meta.get("src", self.languages[-1])
+        latent = (meta.get("latent") or ["en"])[0]
+        if f"ids_{tgt}" not in frame:
+            raise LatentLangError("this result was saved without its token ids; rerun the task to get them")
+        order = np.argsort(frame["position"].astype(int).to_numpy(), kind="stable")
+        table = pd.DataFrame(
+            {
+                "prompt": frame["text"],
+                "out_token_id": frame[f"ids_{tgt}"],
+                "out_token_str": frame[f"word_{tgt}"],
+                "latent_token_id": frame[f"ids_{latent}"],
+                "latent_token_str": frame[f"word_{latent}"],
+                "in_token_str": frame[f"word_{src}"],
+            }
+        )
+        return table.iloc[order].reset_index(drop=True)
+
+    def dropped(self) -> pd.DataFrame:
+        """Every concept or row left out of the run, and why: ``concept, reason, detail``."""
+        records = self.meta.get("dropped", [])
+        if isinstance(records, dict):  # results saved before reasons were recorded
+            records = [{"concept": c, "reason": "overlap", "detail": why} for c, why in records.items()]
+        return pd.DataFrame(records, columns=["concept", "reason", "detail"])
 
     def mass_summary(self) -> pd.DataFrame:
         """Mean top-k probability mass per layer and language label (long format)."""
@@ -147,9 +202,10 @@ class LensResult:
     @classmethod
     def load(cls, path: str | Path) -> "LensResult":
         """Read a result written by :meth:`save`."""
-        arrays, prompts, meta = load_npz(path, {*_ARRAYS, "top_tokens", "languages", "labels"})
+        required = {*_ARRAYS, "top_tokens", "languages", "labels"} - {"from_source"}  # older results lack it
+        arrays, prompts, meta = load_npz(path, required)
         return cls(
-            **{name: arrays[name] for name in (*_ARRAYS, "top_tokens")},
+            **{name: arrays[name] for name in (*_ARRAYS, "top_tokens") if name in arrays},
             languages=arrays["languages"].tolist(),
             labels=arrays["labels"].tolist(),
             prompts=prompts,
@@ -193,8 +249,9 @@ def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, metho
     mean = values.mean(axis=0)
     if n < 2:
         low = high = np.full(layers, np.nan)
-    elif method == "t":
-        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+    elif method in ("t", "normal"):
+        quantile = stats.t.ppf(0.5 + confidence / 2, n - 1) if method == "t" else _z(confidence)
+        half = quantile * values.std(axis=0, ddof=1) / np.sqrt(n)
         low, high = mean - half, mean + half
     elif method == "bootstrap":
         interval = stats.bootstrap(
@@ -208,5 +265,12 @@ def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, metho
         ).confidence_interval
         low, high = interval.low, interval.high
     else:
-        raise LatentLangError(f"unknown confidence-interval method {method!r}; use t or bootstrap")
+        raise LatentLangError(f"unknown confidence-interval method {method!r}; use t, normal or bootstrap")
     return pd.DataFrame({"layer": np.arange(layers), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
+
+
+def _z(confidence: float) -> float:
+    """The normal quantile of a two-sided interval; 1.96 at 95%, as Wendler et al. write it."""
+    from scipy import stats
+
+    return 1.96 if confidence == 0.95 else float(stats.norm.ppf(0.5 + confidence / 2))

@@ -18,12 +18,29 @@ from latentlang.errors import LatentLangError
 from latentlang.langid import language_mass
 from latentlang.lens import TokenSetIndex
 from latentlang.models import LensModel
+from latentlang.protocols import get_protocol
 from latentlang.results import LensResult
 from latentlang.runs import fingerprint, run_batches
-from latentlang.tasks import TaskPrompt
+from latentlang.tasks import PromptSet, TaskPrompt
 from latentlang.tokens import TokenSet, require_tokens, resolve_overlaps
+from latentlang.words import Dropped
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which measured languages play which part.
+
+    Attributes:
+        src: The source language (the task's language for one-language tasks), or ``None``.
+        tgt: The target language, or ``None``.
+        latent: The candidate latent languages.
+    """
+
+    src: str | None = None
+    tgt: str | None = None
+    latent: tuple[str, ...] = ("en",)
 
 
 @dataclass(frozen=True)
@@ -31,14 +48,17 @@ class PreparedPrompts:
     """Prompts that survived the token-set checks, with their token sets.
 
     Attributes:
-        prompts: The kept prompts.
+        prompts: The kept prompts, shortest first.
         token_sets: Per kept prompt, one :class:`TokenSet` per language, in ``languages`` order.
-        dropped: Concept -> why it was dropped (languages whose token sets overlap).
+        from_source: Per kept prompt and language, the tokens of its set that also begin the
+            source word (empty sets where there is no source).
+        dropped: Every concept left out, with why (before and at this stage).
     """
 
     prompts: list[TaskPrompt]
     token_sets: list[list[TokenSet]]
-    dropped: dict[str, str]
+    from_source: list[list[TokenSet]]
+    dropped: list[Dropped]
 
     def control_of(self, index: int) -> int:
         """The prompt whose concept serves as prompt ``index``'s control: half the list away, so
@@ -47,34 +67,57 @@ class PreparedPrompts:
 
 
 def prepare(
-    lm: LensModel, prompts: list[TaskPrompt], languages: list[str], overlap: str = "drop"
+    lm: LensModel,
+    prompts: PromptSet | list[TaskPrompt],
+    languages: list[str],
+    overlap: str = "drop",
+    protocol: str = "latentlang",
+    roles: Roles | None = None,
 ) -> PreparedPrompts:
-    """Build each prompt's token sets and apply the overlap policy (see
+    """Build each prompt's token sets by the protocol's rule and apply its overlap rule (see
     :func:`latentlang.tokens.resolve_overlaps`): by default, drop concepts whose languages share
-    a token.
+    a token; under ``wendler2024``, only those whose target set meets a latent language's, or
+    whose target or latent set is empty.
 
     The kept prompts come back shortest first (batches of similar length need less padding), so a
-    result lists its concepts in that order (``result.prompts["concept"]``).
+    result lists its concepts in that order (``result.prompts["concept"]``; ``position`` is the
+    protocol's order).
 
     Raises:
-        LatentLangError: No prompts, a word without any token, or every concept dropped.
+        LatentLangError: No prompts, a word without any token (latentlang), or every concept dropped.
     """
+    rules = get_protocol(protocol)
+    roles = roles or Roles(latent=tuple(lang for lang in ("en",) if lang in languages))
+    dropped = list(getattr(prompts, "dropped", []))
+    prompts = list(prompts)
     if not prompts:
         raise LatentLangError("no prompts to run; the word list has no usable concept")
-    kept, sets, dropped = [], [], {}
+    pairs = rules.overlap_pairs(languages, roles.tgt, list(roles.latent)) if roles.tgt else None
+    needed = [lang for lang in (roles.tgt, *roles.latent) if lang in languages]
+    kept, sets, shared = [], [], []
     for prompt in prompts:
-        by_lang = {lang: lm.vocab.token_set(prompt.answers[lang]) for lang in languages}
-        require_tokens(by_lang, lm.name)
-        by_lang, why = resolve_overlaps(by_lang, overlap)
+        by_lang = {
+            lang: lm.vocab.concept_set(prompt.words(lang), rules.token_rule, lang) for lang in languages
+        }
+        if rules.overlap == "all":
+            require_tokens(by_lang, lm.name)
+        empty = [lang for lang in needed if not by_lang[lang].ids]
+        if empty:
+            dropped.append(Dropped(prompt.concept, "no token", f"no {'/'.join(empty)} token"))
+            continue
+        by_lang, why = resolve_overlaps(by_lang, overlap, pairs)
         if by_lang is None:
-            dropped[prompt.concept] = why
+            dropped.append(Dropped(prompt.concept, "overlap", why))
             continue
         kept.append(prompt)
         sets.append([by_lang[lang] for lang in languages])
-    if dropped:
+        source = by_lang.get(roles.src)
+        shared.append([s & source if source else TokenSet(s.word, (), None) for s in sets[-1]])
+    at_this_stage = sum(d.reason in ("no token", "overlap") for d in dropped)
+    if at_this_stage:
         log.warning(
-            "dropped %d of %d concepts whose token sets overlap across %s",
-            len(dropped),
+            "dropped %d of %d concepts whose token sets overlap across %s or are empty",
+            at_this_stage,
             len(prompts),
             "/".join(languages),
         )
@@ -86,12 +129,14 @@ def prepare(
     # Run prompts of similar length together: less padding, the same numbers (padding is masked).
     lengths = [len(ids) for ids in lm.tokenizer([p.text for p in kept])["input_ids"]]
     order = sorted(range(len(kept)), key=lambda i: lengths[i])
-    return PreparedPrompts([kept[i] for i in order], [sets[i] for i in order], dropped)
+    return PreparedPrompts(
+        [kept[i] for i in order], [sets[i] for i in order], [shared[i] for i in order], dropped
+    )
 
 
 def run_prompts(
     lm: LensModel,
-    prompts: list[TaskPrompt],
+    prompts: PromptSet | list[TaskPrompt],
     languages: list[str],
     *,
     meta: dict | None = None,
@@ -100,6 +145,8 @@ def run_prompts(
     overlap: str = "drop",
     out_dir: str | Path | None = None,
     progress: bool = True,
+    protocol: str = "latentlang",
+    roles: Roles | None = None,
 ) -> LensResult:
     """Read the lens at the last token of every prompt, at every layer.
 
@@ -117,10 +164,14 @@ def run_prompts(
             the run is going) and ``result.npz`` (at the end). A rerun with the same settings
             resumes from the parts, or loads the finished result. ``None`` keeps all in memory.
         progress: Show a progress bar.
+        protocol: Whose token-set, overlap and energy rules to use (:mod:`latentlang.protocols`).
+        roles: Which languages are source, target and latent (for the overlap rule and the
+            source-copying split); default: no source, English latent.
     """
     if (batch_size is not None and batch_size < 1) or top_k < 1:
         raise LatentLangError(f"batch_size and top_k must be >= 1, got {batch_size} and {top_k}")
-    prepared = prepare(lm, prompts, languages, overlap)
+    prepared = prepare(lm, prompts, languages, overlap, protocol, roles)
+    n_built = len(prompts)
     if batch_size is None:  # the prompts are sorted by length: the last is the longest
         batch_size = lm.auto_batch_size(len(lm.tokenizer(prepared.prompts[-1].text)["input_ids"]))
         log.info("%d prompts per batch (automatic)", batch_size)
@@ -132,9 +183,11 @@ def run_prompts(
         "languages": languages,
         "top_k": top_k,
         "overlap": overlap,
-        "n_concepts": len(prompts),
+        "protocol": protocol,
+        "energy": get_protocol(protocol).energy,
+        "n_concepts": n_built + len(getattr(prompts, "dropped", [])),
         "n_dropped": len(prepared.dropped),
-        "dropped": prepared.dropped,
+        "dropped": [d.as_dict() for d in prepared.dropped],
         "latentlang_version": __version__,
     }
     settings = {
@@ -145,6 +198,8 @@ def run_prompts(
             "languages",
             "top_k",
             "overlap",
+            "protocol",
+            "tokens",
             "task",
             "src",
             "tgt",
@@ -155,7 +210,7 @@ def run_prompts(
             "latentlang_version",
         )
     }
-    meta["fingerprint"] = fingerprint(settings, [(p.text, p.answers) for p in prepared.prompts])
+    meta["fingerprint"] = fingerprint(settings, [(p.text, p.answers, p.accepted) for p in prepared.prompts])
     return run_batches(
         len(prepared.prompts),
         batch_size,
@@ -173,11 +228,16 @@ def _run_batch(
 ) -> LensResult:
     prompts = [prepared.prompts[i] for i in indices]
     batch = lm.tokenize([p.text for p in prompts], share_prefix=True)
-    # Each prompt's own words, then a control: another concept's words, read at the same position.
-    own_and_control = [prepared.token_sets[i] + prepared.token_sets[prepared.control_of(i)] for i in indices]
-    sets = TokenSetIndex.from_lists([[list(s.ids) for s in row] for row in own_and_control], lm.device)
-    readout = lm.read(batch, sets, top_k)
+    # Each prompt's own words, a control (another concept's words, read at the same position), and
+    # the part of each set that also begins the source word.
+    sets = [
+        prepared.token_sets[i] + prepared.token_sets[prepared.control_of(i)] + prepared.from_source[i]
+        for i in indices
+    ]
+    index = TokenSetIndex.from_lists([[list(s.ids) for s in row] for row in sets], lm.device)
+    readout = lm.read(batch, index, top_k, energy=meta["energy"])
     probs = readout.set_logprob.exp().cpu().numpy()
+    n = len(languages)
     mass = language_mass(readout.top_ids, readout.top_logprob, lm.token_tags, len(lm.languages.labels))
     top_ids = readout.top_ids.cpu().numpy()
     frame = pd.DataFrame(
@@ -185,12 +245,18 @@ def _run_batch(
             "concept": [p.concept for p in prompts],
             "control_concept": [prepared.prompts[prepared.control_of(i)].concept for i in indices],
             "text": [p.text for p in prompts],
+            "position": [p.position for p in prompts],
             **{f"word_{lang}": [p.answers[lang] for p in prompts] for lang in languages},
+            **{
+                f"ids_{lang}": [str(list(prepared.token_sets[i][j].ids)) for i in indices]
+                for j, lang in enumerate(languages)
+            },
         }
     )
     return LensResult(
-        probs=probs[:, :, : len(languages)],
-        control=probs[:, :, len(languages) :],
+        probs=probs[:, :, :n],
+        control=probs[:, :, n : 2 * n],
+        from_source=probs[:, :, 2 * n :],
         entropy=readout.entropy_bits.cpu().numpy(),
         energy=readout.energy.cpu().numpy(),
         top_ids=top_ids,

@@ -1,6 +1,7 @@
-"""Prompt builders. Each returns :class:`TaskPrompt` objects: the text, and the words whose
-probability the lens should read at the prompt's last token. The formats are the published ones
-(Wendler et al., 2024); each line names its language in that language.
+"""Prompt builders. Each returns a :class:`PromptSet`: the prompts (the text, and the words whose
+probability the lens should read at the prompt's last token) and the concepts left out on the way,
+with why. The formats are the published ones (Wendler et al., 2024); each line names its language
+in that language.
 
 Translation::
 
@@ -19,18 +20,20 @@ Cloze (sentences describing a word with the word masked; two demonstrations by d
     Un "___" est un animal qui aboie. Réponse : "
 
 In every task the next token should begin the answer; the lens asks, layer by layer, how much of
-the decoded distribution is on the concept's word in each measured language.
+the decoded distribution is on the concept's word in each measured language. Which rows are used
+and how demonstrations are drawn follow the run's protocol (:mod:`latentlang.protocols`).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from latentlang.errors import LatentLangError
-from latentlang.languages import LANGUAGE_NAMES
-from latentlang.words import BLANK, WordList
+from latentlang.languages import LANGUAGE_NAMES, check_language
+from latentlang.protocols import get_protocol
+from latentlang.sampling import draw_demonstrations, filter_rows, missing_rows
+from latentlang.words import Dropped, WordList, as_cloze_table
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,43 @@ class TaskPrompt:
         concept: The concept's English word (the word list's key).
         answers: Language -> the word for the concept in that language, whose token set the lens
             measures.
+        accepted: Language -> every accepted word (synonyms) where there are several; the token set
+            is then the union over them. A language not listed accepts its answer alone.
+        position: The prompt's place in the protocol's order (the published ``dataset.csv``'s).
     """
 
     text: str
     concept: str
     answers: dict[str, str]
+    accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    position: int = 0
+
+    def words(self, lang: str) -> tuple[str, ...]:
+        """Every word accepted for this concept in ``lang``."""
+        return self.accepted.get(lang, (self.answers[lang],))
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A task's prompts and the concepts left out before any prompt was built.
+
+    Attributes:
+        prompts: One per concept, in the protocol's order.
+        dropped: Rows and concepts left out, with why (malformed rows, no word in a language, the
+            substring and token-count filters).
+    """
+
+    prompts: list[TaskPrompt]
+    dropped: list[Dropped] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __iter__(self) -> Iterator[TaskPrompt]:
+        return iter(self.prompts)
+
+    def __getitem__(self, index):
+        return self.prompts[index]
 
 
 def translation_line(src: str, src_word: str, tgt: str, tgt_word: str = "") -> str:
@@ -61,9 +96,12 @@ def translation_prompts(
     tgt: str,
     languages: list[str] | None = None,
     n_shots: int = 4,
-    seed: int = 0,
+    seed: int | None = None,
     shared_demos: bool = False,
-) -> list[TaskPrompt]:
+    protocol: str = "latentlang",
+    vocab=None,
+    tokens: str = "all",
+) -> PromptSet:
     """Few-shot translation prompts from ``src`` to ``tgt``, one per concept.
 
     Args:
@@ -72,8 +110,13 @@ def translation_prompts(
         tgt: Target language code (must differ from ``src``).
         languages: Languages whose word is measured (default: en, src, tgt).
         n_shots: Demonstrations per prompt: other concepts, drawn per prompt with ``seed``.
-        seed: Seed for drawing demonstrations.
-        shared_demos: Give every prompt the same demonstrations (see :func:`_few_shot`).
+        seed: Seed for drawing demonstrations (default: the protocol's).
+        shared_demos: Give every prompt the same demonstrations (see
+            :func:`latentlang.sampling.draw_demonstrations`).
+        protocol: ``"latentlang"`` or ``"wendler2024"`` (which rows, which sampler, which filters).
+        vocab: The model's :class:`~latentlang.tokens.VocabIndex`, needed for ``tokens``.
+        tokens: ``"all"``, or only concepts whose target word is a ``"single"`` vocabulary token
+            (or ``"multi"``: is not).
 
     Raises:
         LatentLangError: ``src == tgt``, a language is unknown or absent from the list, or the list
@@ -84,16 +127,7 @@ def translation_prompts(
             f"translation needs two different languages, got {src} and {tgt} "
             "(the repetition task repeats a word in one language)"
         )
-    languages = languages or list(dict.fromkeys(["en", src, tgt]))
-    return _few_shot(
-        words.rows_with(list(dict.fromkeys([*languages, src, tgt]))),
-        languages,
-        n_shots,
-        seed,
-        demo=lambda row: translation_line(src, row[src], tgt, row[tgt]),
-        query=lambda row: translation_line(src, row[src], tgt),
-        shared=shared_demos,
-    )
+    return _word_prompts(words, src, tgt, languages, n_shots, seed, shared_demos, protocol, vocab, tokens)
 
 
 def repetition_prompts(
@@ -101,20 +135,43 @@ def repetition_prompts(
     lang: str,
     languages: list[str] | None = None,
     n_shots: int = 4,
-    seed: int = 0,
+    seed: int | None = None,
     shared_demos: bool = False,
-) -> list[TaskPrompt]:
+    protocol: str = "latentlang",
+    vocab=None,
+    tokens: str = "all",
+) -> PromptSet:
     """Few-shot prompts that repeat each word of ``lang`` (see :func:`translation_prompts`)."""
-    languages = languages or list(dict.fromkeys(["en", lang]))
-    return _few_shot(
-        words.rows_with(list(dict.fromkeys([*languages, lang]))),
+    return _word_prompts(words, lang, lang, languages, n_shots, seed, shared_demos, protocol, vocab, tokens)
+
+
+def _word_prompts(
+    words, src, tgt, languages, n_shots, seed, shared, protocol_name, vocab, tokens
+) -> PromptSet:
+    protocol = get_protocol(protocol_name)
+    check_language(src)
+    check_language(tgt)
+    languages = languages or list(dict.fromkeys(["en", src, tgt]))
+    needed = list(dict.fromkeys([*languages, src, tgt]))
+    if protocol.sampler == "wendler2024":
+        rows = words.paper_rows(src, tgt, [lang for lang in needed if lang not in ("en", src, tgt)])
+    else:
+        rows = words.rows_with(needed).reset_index(drop=True)
+    dropped = [*words.skipped, *missing_rows(words, rows, needed)]
+    substring = protocol.substring_filter and tgt != "en"
+    rows, more = filter_rows(rows, tgt, vocab, tokens, substring)
+    prompts = _few_shot(
+        rows,
         languages,
         n_shots,
-        seed,
-        demo=lambda row: translation_line(lang, row[lang], lang, row[lang]),
-        query=lambda row: translation_line(lang, row[lang], lang),
-        shared=shared_demos,
+        protocol.seed if seed is None else seed,
+        demo=lambda row: translation_line(src, row[src], tgt, row[tgt]),
+        query=lambda row: translation_line(src, row[src], tgt),
+        shared=shared,
+        sampler=protocol.sampler,
+        words=words,
     )
+    return PromptSet(prompts, dropped + more)
 
 
 def cloze_prompts(
@@ -123,85 +180,112 @@ def cloze_prompts(
     lang: str,
     languages: list[str] | None = None,
     n_shots: int = 2,
-    seed: int = 0,
+    seed: int | None = None,
     shared_demos: bool = False,
-) -> list[TaskPrompt]:
+    protocol: str = "latentlang",
+    vocab=None,
+    tokens: str = "all",
+) -> PromptSet:
     """Few-shot cloze prompts in ``lang``: demonstrations are whole sentences with their answer;
-    the query sentence stops at the answer's opening quote.
+    the query sentence stops where the answer begins.
+
+    Rows that cannot be used (no blank, no answer, a missing cell) are skipped and recorded.
 
     Args:
-        sentences: Cloze sentences (``en, lang, sentence``), see :func:`latentlang.words.load_cloze`.
+        sentences: Cloze sentences (``en, lang, sentence, answer, problem``), see
+            :func:`latentlang.datasets.load_cloze`.
         words: The word list, for the concept's word in the other measured languages.
         lang: The language of the sentences.
         languages: Languages whose word is measured (default: en, lang).
         n_shots: Demonstrations per prompt.
-        seed: Seed for drawing demonstrations.
+        seed: Seed for drawing demonstrations (default: the protocol's).
+        shared_demos: Give every prompt the same demonstrations.
+        protocol: ``"latentlang"`` or ``"wendler2024"`` (see :mod:`latentlang.protocols`).
+        vocab: The model's vocabulary, needed for ``tokens``.
+        tokens: ``"all"``, ``"single"`` or ``"multi"`` (see :func:`translation_prompts`).
 
     Raises:
-        LatentLangError: No sentences in ``lang``, or a sentence whose answer cannot be found.
+        LatentLangError: No usable sentence in ``lang``.
     """
+    protocol = get_protocol(protocol)
     languages = languages or list(dict.fromkeys(["en", lang]))
+    sentences = as_cloze_table(sentences)
     mine = sentences[sentences["lang"] == lang]
     if mine.empty:
         have = ", ".join(sorted(sentences["lang"].unique()))
         raise LatentLangError(f"there are no cloze sentences in {lang!r}; the cloze data has: {have}")
+    rows, dropped = _usable_cloze_rows(mine, lang, protocol.cloze_query)
     others = [x for x in languages if x not in ("en", lang)]
-    table = words.rows_with(["en", *others]) if others else words.table[["en"]]
-    rows = mine.merge(table[["en", *others]], on="en", how="inner")
+    if others:
+        table = words.rows_with(["en", *others])[["en", *others]]
+        dropped += missing_rows(words, rows.merge(table, on="en"), ["en", *others], keys=rows["en"])
+        rows = rows.merge(table, on="en", how="inner")
     if rows.empty:
-        raise LatentLangError(f"no concept has both a {lang} cloze sentence and words in {', '.join(others)}")
-    rows = rows.assign(answer=[cloze_answer(s, c, lang) for s, c in zip(rows["sentence"], rows["en"])])
-    rows[lang] = rows["answer"]
-    return _few_shot(
+        raise LatentLangError(f"no usable {lang} cloze sentence (with words in {', '.join(languages)})")
+    rows, more = filter_rows(rows.reset_index(drop=True), lang, vocab, tokens, substring=False)
+    prompts = _few_shot(
         rows,
         languages,
         n_shots,
-        seed,
+        protocol.seed if seed is None else seed,
         demo=lambda row: row["sentence"] + "\n",
-        query=lambda row: cloze_query(row["sentence"], row["answer"]),
+        query=lambda row: row["query"],
         shared=shared_demos,
+        sampler=protocol.sampler,
+        words=words,
     )
+    return PromptSet(prompts, dropped + more)
 
 
-def cloze_answer(sentence: str, concept: str, lang: str) -> str:
-    """The answer of a cloze sentence: the text between its last pair of double quotes.
-
-    Raises:
-        LatentLangError: The sentence has no blank or no quoted answer.
-    """
-    if BLANK not in sentence:
-        raise LatentLangError(
-            f"the {lang} cloze sentence for {concept!r} has no blank {BLANK}: {sentence!r}; "
-            f"write the masked word as {BLANK}"
+def _usable_cloze_rows(mine: pd.DataFrame, lang: str, rule: str) -> tuple[pd.DataFrame, list[Dropped]]:
+    """The rows with a blank, an answer and a place to cut the query (``lang`` holds the answer,
+    ``query`` the query); the others recorded."""
+    keep, dropped, answers, queries = [], [], [], []
+    for row in mine.to_dict("records"):
+        answer = row["answer"] if isinstance(row["answer"], str) else cloze_answer(row["sentence"])
+        query = _cloze_query(row["sentence"], answer, lang, rule) if answer else None
+        problem = row["problem"] or (
+            (not answer and f"no quoted answer in {row['sentence']!r}")
+            or (query is None and f"no answer marker (:) in {row['sentence']!r}")
         )
+        keep.append(not problem)
+        if problem:
+            dropped.append(Dropped(str(row["en"]), "malformed row", problem))
+        answers.append(answer)
+        queries.append(query)
+    rows = mine.assign(**{lang: answers, "query": queries})[keep]
+    return rows, dropped
+
+
+def cloze_answer(sentence: str) -> str:
+    """The answer of a cloze sentence: the text between its last pair of double quotes ("" if
+    there is none, or it is the blank)."""
     parts = sentence.rsplit('"', 2)
-    if len(parts) != 3 or not parts[1].strip() or parts[1] == BLANK.strip('"'):
-        raise LatentLangError(
-            f'the {lang} cloze sentence for {concept!r} does not end with its answer in quotes ("word"): '
-            f"{sentence!r}"
-        )
+    if len(parts) != 3 or not parts[1].strip() or set(parts[1]) == {"_"}:
+        return ""
     return parts[1]
 
 
-def cloze_query(sentence: str, answer: str) -> str:
-    """The sentence up to and including the answer's opening quote."""
-    return sentence[: sentence.rindex(f'"{answer}"') + 1]
+def _cloze_query(sentence: str, answer: str, lang: str, rule: str) -> str | None:
+    """Where the query stops (``None`` if the rule finds no place).
 
-
-def _few_shot(
-    rows: pd.DataFrame,
-    languages: list[str],
-    n_shots: int,
-    seed: int,
-    demo: Callable[[dict], str],
-    query: Callable[[dict], str],
-    shared: bool = False,
-) -> list[TaskPrompt]:
-    """One prompt per row: ``n_shots`` demonstrations drawn from the other rows, then the query.
-
-    With ``shared`` every prompt gets the same demonstrations (drawn once; those rows are not
-    queried), so all prompts share a token prefix that is computed once (:mod:`latentlang.prefix`).
+    ``"first_colon"`` (the notebooks): the text before the first ``:`` (``：`` for zh) and
+    ``: "``. ``"answer"`` (latentlang): up to and including the quoted answer's opening quote, or,
+    if the sentence does not quote its answer, through the last answer marker and ``"``.
     """
+    if rule == "first_colon":
+        return sentence.split("：" if lang == "zh" else ":")[0] + ': "'
+    quoted = sentence.rfind(f'"{answer}"')
+    if quoted >= 0:
+        return sentence[: quoted + 1]
+    marker = max(sentence.rfind(":"), sentence.rfind("："))
+    if marker < 0:
+        return None
+    return sentence[: marker + 1] + (' "' if sentence[marker] == ":" else '"')
+
+
+def _few_shot(rows, languages, n_shots, seed, demo, query, shared, sampler, words) -> list[TaskPrompt]:
+    """One prompt per row: ``n_shots`` demonstrations drawn from the other rows, then the query."""
     if n_shots < 0:
         raise LatentLangError(f"n_shots must be >= 0, got {n_shots}")
     if len(rows) <= n_shots:
@@ -209,15 +293,13 @@ def _few_shot(
             f"only {len(rows)} concepts have words in all of {', '.join(languages)}: too few for "
             f"{n_shots} demonstrations plus a query; add words or lower n_shots"
         )
-    rng = np.random.default_rng(seed)
     records = rows.to_dict("records")
-    fixed = rng.choice(len(records), size=n_shots, replace=False).tolist() if shared else None
     prompts = []
-    for i, row in enumerate(records):
-        if fixed is not None and i in fixed:
-            continue  # a demonstration is not also a query
-        picks = fixed or rng.choice([j for j in range(len(records)) if j != i], size=n_shots, replace=False)
+    for i, picks in draw_demonstrations(len(records), n_shots, seed, sampler, shared):
+        row = records[i]
         text = "".join(demo(records[j]) for j in picks)
         answers = {lang: row[lang] for lang in languages}
-        prompts.append(TaskPrompt(text=text + query(row), concept=row["en"], answers=answers))
+        accepted = {lang: words.accepted(row["en"], lang, row[lang]) for lang in languages}
+        accepted = {lang: many for lang, many in accepted.items() if len(many) > 1}
+        prompts.append(TaskPrompt(text + query(row), row["en"], answers, accepted, position=len(prompts)))
     return prompts

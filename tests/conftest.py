@@ -120,7 +120,7 @@ def save_tiny_llama(path, tokenizer, n_layers: int = 2) -> None:
 @pytest.fixture(scope="session")
 def words_csv(tmp_path_factory):
     """The first 14 concepts of the shipped list, in en, fr and zh."""
-    from latentlang.words import load_words
+    from latentlang.datasets import load_words
 
     path = tmp_path_factory.mktemp("words") / "words.csv"
     load_words().table[["en", "fr", "zh"]].head(14).to_csv(path, index=False)

@@ -7,8 +7,8 @@ from torch.testing import assert_close
 
 from latentlang import TranslationConfig, run_task
 from latentlang.capture import NNsightCapture
+from latentlang.datasets import load_words
 from latentlang.tasks import translation_prompts
-from latentlang.words import load_words
 
 pytestmark = pytest.mark.slow
 

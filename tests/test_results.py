@@ -20,6 +20,7 @@ def make_result(n=5, layers=4, seed=0) -> LensResult:
         top_probs=rng.uniform(size=(n, layers, 2)),
         top_tokens=np.full((n, layers, 2), "狗"),
         mass=rng.uniform(size=(n, layers, 4)),
+        from_source=rng.uniform(size=(n, layers, 3)) / 20,
         languages=["en", "fr", "zh"],
         labels=["en", "fr", "other", "none"],
         prompts=pd.DataFrame({"concept": [f"c{i}" for i in range(n)], "text": ["t"] * n}),
@@ -36,7 +37,8 @@ def test_shape_mismatch_is_rejected():
 def test_summary_mean_and_t_interval():
     result = make_result(n=6)
     summary = result.summary()
-    assert list(summary.columns) == ["layer", "language", "mean", "ci_low", "ci_high", "n", "control"]
+    columns = ["layer", "language", "mean", "ci_low", "ci_high", "n", "control", "from_source"]
+    assert list(summary.columns) == columns
     row = summary[(summary.layer == 2) & (summary.language == "fr")].iloc[0]
     values = result.probs[:, 2, 1]
     half = 2.570581835636314 * values.std(ddof=1) / np.sqrt(6)  # t(0.975, df=5)
@@ -45,10 +47,32 @@ def test_summary_mean_and_t_interval():
     assert row["mean"] - row["ci_low"] == pytest.approx(half)
 
 
+def test_normal_interval_is_the_notebooks():
+    """Wendler et al.'s plot_ci: mean ± 1.96 · std (n - 1) / √n."""
+    result = make_result(n=6)
+    row = result.summary(method="normal").query("layer == 1 and language == 'zh'").iloc[0]
+    values = result.probs[:, 1, 2]
+    assert row["ci_high"] == pytest.approx(values.mean() + 1.96 * values.std(ddof=1) / np.sqrt(6))
+    assert row["ci_low"] == pytest.approx(values.mean() - 1.96 * values.std(ddof=1) / np.sqrt(6))
+    result.meta["ci"] = "normal"  # a run's own interval is the default
+    assert result.summary().equals(result.summary(method="normal"))
+
+
 def test_save_load_roundtrip(tmp_path):
     result = make_result()
     loaded = LensResult.load(result.save(tmp_path / "r.npz"))
-    for name in ("probs", "control", "entropy", "energy", "top_ids", "top_probs", "top_tokens", "mass"):
+    names = (
+        "probs",
+        "control",
+        "entropy",
+        "energy",
+        "top_ids",
+        "top_probs",
+        "top_tokens",
+        "mass",
+        "from_source",
+    )
+    for name in names:
         assert np.array_equal(getattr(loaded, name), getattr(result, name)), name
     assert loaded.languages == result.languages and loaded.labels == result.labels
     assert loaded.meta == result.meta

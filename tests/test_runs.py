@@ -93,10 +93,10 @@ def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(
 ):
     import latentlang.study as study
     from latentlang import load_model
+    from latentlang.datasets import load_words
     from latentlang.models import AUTO_BATCH_TOKENS, MAX_AUTO_BATCH
     from latentlang.study import run_prompts
     from latentlang.tasks import translation_prompts
-    from latentlang.words import load_words
 
     lm = load_model(str(tiny_dir))
     assert lm.auto_batch_size(73) == AUTO_BATCH_TOKENS["cpu"] // 73

@@ -183,7 +183,7 @@ def test_overlap_policies():
 @pytest.mark.slow
 def test_gemma_wendler_rule_is_the_notebooks_rule(gemma):
     """Every word of the shipped list in the notebooks' five languages, on Gemma's vocabulary."""
-    from latentlang.words import load_words
+    from latentlang.datasets import load_words
 
     table = load_words().table
     for lang in ["en", "de", "fr", "ru", "zh"]:

@@ -3,9 +3,10 @@
 import pandas as pd
 import pytest
 
+from latentlang.datasets import load_cloze, load_words
 from latentlang.errors import LatentLangError
 from latentlang.tasks import cloze_prompts, repetition_prompts, translation_prompts
-from latentlang.words import WordList, load_cloze, load_words
+from latentlang.words import WordList
 
 REQUIRED = ["en", "de", "fr", "es", "it", "ru", "zh", "ja", "ko", "ar"]
 
@@ -42,7 +43,6 @@ def test_published_layout_is_joined_on_english(tmp_path):
         ("en,fr\n", "is empty"),
         ("fr,zh\nchien,狗\n", "no 'en' column"),
         ("en,xx\ndog,foo\n", "unknown language code 'xx'"),
-        ("en,fr\nice cream,glace\n", "has a space"),
     ],
 )
 def test_bad_word_lists(tmp_path, content, message):
@@ -153,11 +153,16 @@ def test_cloze_prompt_exact_text():
     assert prompts[2].text.endswith('Réponse : la "')  # an article before the answer is kept
 
 
-def test_cloze_sentence_without_a_blank_is_named():
+def test_a_cloze_sentence_without_a_blank_is_skipped_and_counted():
     bad = CLOZE.copy()
     bad.loc[1, "sentence"] = 'Une fleur pousse dans les jardins. Réponse : "fleur".'
     words = WordList(pd.DataFrame({"en": ["dog", "flower", "moon"], "fr": ["chien", "fleur", "lune"]}), "t")
-    with pytest.raises(LatentLangError, match="cloze sentence for 'flower' has no blank"):
+    prompts = cloze_prompts(bad, words, "fr", n_shots=1)
+    assert [p.concept for p in prompts] == ["dog", "moon"]
+    assert [(d.concept, d.reason) for d in prompts.dropped] == [("flower", "malformed row")]
+    assert "no blank" in prompts.dropped[0].detail
+    bad["sentence"] = "no blank here"
+    with pytest.raises(LatentLangError, match="no usable fr cloze sentence"):
         cloze_prompts(bad, words, "fr", n_shots=1)
 
 
@@ -179,7 +184,13 @@ def test_published_cloze_layout(tmp_path):
     ).to_csv(tmp_path / "fr" / "clean.csv", index=False)
     frame = load_cloze(tmp_path)
     assert frame.to_dict("records") == [
-        {"en": "dog", "lang": "fr", "sentence": 'Un "___" aboie. Réponse : "chien".'}
+        {
+            "en": "dog",
+            "lang": "fr",
+            "sentence": 'Un "___" aboie. Réponse : "chien".',
+            "answer": "chien",
+            "problem": "",
+        }
     ]
 
 
@@ -193,4 +204,4 @@ def test_shipped_cloze_sentences():
         assert mine.en.nunique() >= 100, lang
         for concept, sentence in zip(mine.en, mine.sentence):
             expected = concept if lang == "en" else words.loc[concept, lang]
-            assert cloze_answer(sentence, concept, lang) == expected, (lang, concept)
+            assert cloze_answer(sentence) == expected, (lang, concept)

@@ -2,7 +2,12 @@
 it (the caller decides). Figures are built without pyplot, so making one changes no global state.
 """
 
-from latentlang.plots.curves import language_mass_figure, latent_language_figure, latent_languages_figure
+from latentlang.plots.curves import (
+    language_mass_figure,
+    latent_language_figure,
+    latent_languages_figure,
+    source_split_figure,
+)
 from latentlang.plots.grids import grid_figure, grid_summary_figure
 from latentlang.plots.style import LANGUAGE_COLORS, language_colors, save_figure
 from latentlang.plots.token_grid import token_grid_figure
@@ -16,5 +21,6 @@ __all__ = [
     "latent_language_figure",
     "latent_languages_figure",
     "save_figure",
+    "source_split_figure",
     "token_grid_figure",
 ]

@@ -8,16 +8,76 @@ from matplotlib.ticker import MaxNLocator
 from latentlang.plots.style import NO_LETTERS_COLOR, OTHER_COLOR, describe, language_colors, role_label
 from latentlang.results import LensResult
 
+#: The energy strip's unit, by definition (see :meth:`latentlang.lens.LogitLens.energy`).
+ENERGY_UNITS = {"latentlang": "× random", "wendler2024": "RMS cos /\nRMS token cos"}
 
-def latent_language_figure(result: LensResult, confidence: float = 0.95, method: str = "t") -> Figure:
+
+def latent_language_figure(result: LensResult, confidence: float = 0.95, method: str | None = None) -> Figure:
     """Mean probability of the concept's word per layer and language, with confidence bands
-    (``method``: ``"t"`` or ``"bootstrap"``), under two strips: the mean entropy (bits) of the
-    decoded distribution and the mean token energy, per layer."""
+    (``method``: ``"t"``, ``"normal"`` or ``"bootstrap"``; default the run's), under two strips:
+    the mean entropy (bits) of the decoded distribution and the mean token energy, per layer."""
+    method = method or result.meta.get("ci", "t")
     fig = Figure(figsize=(7, 4.6), layout="constrained")
     _curves_with_strips(fig, result, confidence, method)
-    interval = "bootstrap" if method == "bootstrap" else "t"
     fig.suptitle(
-        f"{describe(result)} (n = {result.n_prompts} concepts, {confidence:.0%} {interval} CI)", fontsize=10
+        f"{describe(result)} (n = {result.n_prompts} concepts, {confidence:.0%} {method} CI)", fontsize=10
+    )
+    return fig
+
+
+def source_split_figure(result: LensResult, confidence: float = 0.95, method: str | None = None) -> Figure:
+    """Where each latent language's probability sits: on tokens that also begin the source word
+    (source copying the token set credits to that language, hatched) or on its own tokens
+    (solid), stacked per layer; the source and target words' curves beside them.
+
+    Under latentlang's protocol a concept whose English and source sets overlap is dropped, so the
+    hatched part is 0; under the notebooks' rule it can carry most of P(English).
+    """
+    method = method or result.meta.get("ci", "t")
+    summary = result.summary(confidence, method)
+    src, tgt = result.meta.get("src"), result.meta.get("tgt")
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
+    colors = dict(zip(result.languages, language_colors(result.languages)))
+    for lang in [
+        x for x in result.meta.get("latent", ["en"]) if x in result.languages and x not in (src, tgt)
+    ]:
+        rows = summary[summary["language"] == lang]
+        shared = rows["from_source"].to_numpy()
+        own = rows["mean"].to_numpy() - shared
+        ax.fill_between(
+            rows["layer"], 0, own, color=colors[lang], alpha=0.55, linewidth=0, label=f"P({lang}): own tokens"
+        )
+        ax.fill_between(
+            rows["layer"],
+            own,
+            own + shared,
+            facecolor="none",
+            edgecolor=colors[lang],
+            hatch="////",
+            linewidth=0,
+            label=f"P({lang}): tokens that also begin the {src} word",
+        )
+    for lang in dict.fromkeys([src, tgt]):
+        if lang in result.languages:
+            rows = summary[summary["language"] == lang]
+            ax.plot(
+                rows["layer"],
+                rows["mean"],
+                color=colors[lang],
+                marker="o",
+                markersize=3,
+                label=role_label(result, lang),
+            )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, result.n_layers - 0.5)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("probability")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, loc="upper left", fontsize=8)
+    fig.suptitle(
+        f"{describe(result)}: source copying inside P(English) (n = {result.n_prompts})", fontsize=10
     )
     return fig
 
@@ -35,9 +95,12 @@ def language_mass_figure(result: LensResult, n_languages: int = 6) -> Figure:
     return fig
 
 
-def latent_languages_figure(result: LensResult, confidence: float = 0.95, method: str = "t") -> Figure:
+def latent_languages_figure(
+    result: LensResult, confidence: float = 0.95, method: str | None = None
+) -> Figure:
     """Several latent languages side by side: one curve per candidate language's word (left) and
     the language-ID mass of the decoded tokens (right), for a run with ``--latent en,ja,...``."""
+    method = method or result.meta.get("ci", "t")
     fig = Figure(figsize=(13, 4.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[1.15, 1])
     _curves_with_strips(left, result, confidence, method)
@@ -49,7 +112,7 @@ def latent_languages_figure(result: LensResult, confidence: float = 0.95, method
 
 
 def draw_curves(
-    ax: Axes, result: LensResult, confidence: float = 0.95, method: str = "t", legend=True
+    ax: Axes, result: LensResult, confidence: float = 0.95, method: str | None = None, legend=True
 ) -> None:
     """One line per measured language with its confidence band, and a dotted line of the same
     colour for its control (another concept's word at the same prompts: the chance level)."""
@@ -112,7 +175,13 @@ def _curves_with_strips(fig: Figure | SubFigure, result: LensResult, confidence:
     entropy_ax, energy_ax, ax = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1, 9]})
     for strip, values, name, cmap, unit in (
         (entropy_ax, result.entropy.mean(0), "entropy", "cividis", "bits"),
-        (energy_ax, result.energy.mean(0), "energy", "magma", "× random"),
+        (
+            energy_ax,
+            result.energy.mean(0),
+            "energy",
+            "magma",
+            ENERGY_UNITS[result.meta.get("energy", "latentlang")],
+        ),
     ):
         image = strip.imshow(
             values[None, :], aspect="auto", cmap=cmap, extent=(-0.5, result.n_layers - 0.5, 0, 1)

@@ -54,4 +54,5 @@ def describe(result: LensResult) -> str:
     meta = result.meta
     task = meta.get("task", "task")
     pair = f" {meta['src']}→{meta['tgt']}" if "src" in meta and "tgt" in meta else ""
-    return f"{meta.get('model', 'model')}, {task}{pair}"
+    protocol = f" [{meta['protocol']}]" if meta.get("protocol", "latentlang") != "latentlang" else ""
+    return f"{meta.get('model', 'model')}, {task}{pair}{protocol}"
