@@ -181,7 +181,7 @@ def holds_synonym_lists(frame: pd.DataFrame) -> bool:
     if "word_original" not in frame.columns:
         return False
     cells = frame.drop(columns="word_original").stack()
-    return bool(len(cells)) and cells.astype(str).str.lstrip().str.startswith("[").mean() > 0.5
+    return bool(len(cells)) and bool(cells.astype(str).str.lstrip().str.startswith("[").mean() > 0.5)
 
 
 def read_dumas_folder(folder: Path, source_lang: str | None) -> WordList:

@@ -26,7 +26,7 @@ class RunConfig(ModelConfig):
 
     words: str | None = option(None, "word list: a CSV with language columns or a folder of {lang}/clean.csv")
     latent: str = option("en", "candidate latent languages whose word is measured too, comma-separated")
-    out: str | None = option(None, "output folder (default: runs/TASK-LANGS)")
+    out: str | None = option(None, "output folder (default: runs/TASK-LANGS[-PROTOCOL][-TOKENS])")
     batch_size: int | None = option(
         None,
         "prompts per forward pass (default: ~2k tokens' worth on a CPU, ~16k on a GPU; "
@@ -87,7 +87,8 @@ class RunConfig(ModelConfig):
         if self.n_shots is not None and self.n_shots < 0:
             raise LatentLangError(f"n_shots must be >= 0, got {self.n_shots}")
         if self.out is None:
-            self.out = f"runs/{self.TASK}-{'-'.join(self.task_languages)}"
+            variant = [x for x in (self.protocol, self.tokens) if x not in ("latentlang", "all")]
+            self.out = f"runs/{'-'.join([self.TASK, *self.task_languages, *variant])}"
 
     @property
     def latent_languages(self) -> list[str]:

@@ -205,3 +205,75 @@ def test_shipped_cloze_sentences():
         for concept, sentence in zip(mine.en, mine.sentence):
             expected = concept if lang == "en" else words.loc[concept, lang]
             assert cloze_answer(sentence) == expected, (lang, concept)
+
+
+def write_dumas(folder) -> None:
+    """A folder in Dumas et al.'s layout: {lang}/word_translation.csv, one Python-literal list of
+    synonyms per language (one cell spanning two lines, one malformed, multi-word entries)."""
+    rows = [
+        {"word_original": "dog", "en": "['dog', 'hound']", "fr": "['chien', 'toutou']", "zh": "['狗', '犬']"},
+        {"word_original": "cat", "en": "['cat']", "fr": "['chat',\n 'minou']", "zh": "['猫']"},
+        {
+            "word_original": "bag",
+            "en": "['bag', 'paper bag']",
+            "fr": "['sac', 'sac plastique']",
+            "zh": "['包']",
+        },
+        {"word_original": "sun", "en": "['sun']", "fr": "['soleil']", "zh": "not a list ["},
+        {"word_original": "moon", "en": "['moon']", "fr": "['lune']", "zh": "['月亮', '月']"},
+        {"word_original": "", "en": "['x']", "fr": "['x']", "zh": "['x']"},
+    ]
+    (folder / "fr").mkdir(parents=True)
+    pd.DataFrame(rows)[["fr", "zh", "en", "word_original"]].to_csv(
+        folder / "fr" / "word_translation.csv", index=False
+    )
+    (folder / "zh").mkdir()
+    pd.DataFrame(rows[:2]).to_csv(folder / "zh" / "word_translation.csv", index=False)
+
+
+def test_dumas_layout_with_synonyms(tmp_path):
+    write_dumas(tmp_path)
+    words = load_words(tmp_path, source_lang="fr")
+    table = words.table.set_index("en")
+    assert table.loc["cat", "fr"] == "chat" and table.loc["bag", "fr"] == "sac"
+    assert words.accepted("cat", "fr", "chat") == ("chat", "minou")  # the cell that spans two lines
+    assert words.accepted("bag", "en", "bag") == ("bag", "paper bag")
+    assert pd.isna(table.loc["sun", "zh"])  # its zh cell is not a list: no zh word, recorded
+    assert {(d.concept, d.reason) for d in words.skipped} >= {("sun", "malformed row")}
+    assert any("row 6" in d.concept for d in words.skipped)  # no word_original
+    prompts = translation_prompts(words, "fr", "zh", n_shots=2)
+    assert {p.concept for p in prompts} == {"dog", "cat", "bag", "moon"}
+    assert "sun" in {d.concept for d in prompts.dropped}
+    dog = next(p for p in prompts if p.concept == "dog")
+    assert dog.text.endswith('Français: "chien" - 中文: "') and dog.words("zh") == ("狗", "犬")
+    assert all('"toutou"' not in p.text for p in prompts)  # demonstrations show the first synonym
+    assert len(load_words(tmp_path, source_lang="zh").table) == 2  # each input language has its file
+    assert len(load_words(tmp_path / "fr" / "word_translation.csv").table) == 5  # or give the file
+
+
+def test_dumas_folder_without_the_source_language(tmp_path):
+    write_dumas(tmp_path)
+    with pytest.raises(LatentLangError, match="word_translation.csv for fr, zh as input language, not 'de'"):
+        load_words(tmp_path, source_lang="de")
+
+
+def test_dumas_token_sets_are_unions_over_synonyms(tmp_path):
+    from conftest import tiny_tokenizer
+
+    from latentlang.tokens import VocabIndex
+
+    write_dumas(tmp_path)
+    words = load_words(tmp_path, source_lang="fr")
+    index = VocabIndex(tiny_tokenizer(["chien toutou chat minou sac plastique 狗 犬 猫 dog hound"] * 20))
+    dog = next(p for p in translation_prompts(words, "fr", "zh", n_shots=1) if p.concept == "dog")
+    union = index.concept_set(dog.words("zh"))
+    assert set(union.ids) == set(index.token_set("狗").ids) | set(index.token_set("犬").ids)
+    bag = index.concept_set(words.accepted("bag", "fr", "sac"))  # "sac plastique" begins like "sac"
+    assert set(index.token_set("sac").ids) <= set(bag.ids)
+
+
+def test_a_multi_word_entry_is_a_word(tmp_path):
+    path = tmp_path / "words.csv"
+    path.write_text("en,fr\nice cream,glace\ncamera,appareil photo\n")
+    words = load_words(path)
+    assert list(words.table["fr"]) == ["glace", "appareil photo"]
