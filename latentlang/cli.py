@@ -16,13 +16,17 @@ from pathlib import Path
 from latentlang.errors import LatentLangError
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """Add one ``--option`` per dataclass field (help text, type and choices from the field)."""
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type, positional: tuple = ()) -> None:
+    """Add one ``--option`` per dataclass field (help text, type and choices from the field); the
+    fields named in ``positional`` become positional arguments."""
     hints = typing.get_type_hints(config_class)
     for f in dataclasses.fields(config_class):
         kind = hints[f.name]
         if isinstance(kind, types.UnionType):  # e.g. str | None
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        if f.name in positional:
+            parser.add_argument(f.name, choices=f.metadata.get("choices"), help=f.metadata.get("help", ""))
+            continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if kind is bool:
             parser.add_argument(
@@ -118,6 +122,17 @@ def _leakage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from latentlang.reproduce import ReproduceConfig, reproduce
+
+    config = ReproduceConfig(**_fields_of(ReproduceConfig, args))
+    table = reproduce(config, progress=not args.quiet)
+    columns = [c for c in ("run", "n", "n_single", "error") if c in table]
+    print(table[columns].to_string(index=False, na_rep=""))
+    print(f"wrote {config.out}/: n.csv, numbers.csv and one folder per run")
+    return 0
+
+
 def _fields_of(config_class: type, args: argparse.Namespace) -> dict:
     names = {f.name for f in dataclasses.fields(config_class)}
     return {k: v for k, v in vars(args).items() if k in names}
@@ -145,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=lambda args, config_class=TASKS[task]: _run(config_class, args))
     from latentlang.grid import GridConfig
     from latentlang.leakage import LeakageConfig
+    from latentlang.reproduce import ReproduceConfig
     from latentlang.token_grid import TokenGridConfig
 
     for command, config_class, func, help in (
@@ -161,9 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
             _leakage,
             "logit leakage: the per-layer option distribution when the text refuses",
         ),
+        (
+            "reproduce",
+            ReproduceConfig,
+            _reproduce,
+            "rerun a published study on its own data with its protocol: wendler2024",
+        ),
     ):
         sub = commands.add_parser(command, help=help, description=help)
-        add_config_arguments(sub, config_class)
+        add_config_arguments(sub, config_class, positional=("study",))
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
         sub.set_defaults(func=func)
     return parser

@@ -35,6 +35,11 @@ class GridConfig(RunConfig):
     )
     TASK = "grid"
 
+    @property
+    def SHOTS(self) -> str:  # noqa: N802 - the class attribute of the task configs
+        """Which protocol default gives ``n_shots``: the grid's task's."""
+        return TASKS[self.task].SHOTS
+
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise LatentLangError(f"unknown task {self.task!r}; use one of: {', '.join(sorted(TASKS))}")
@@ -58,8 +63,6 @@ class GridConfig(RunConfig):
     def runs(self) -> list[RunConfig]:
         """One config per cell: ordered pairs for translation, single languages otherwise."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(RunConfig) if f.name != "out"}
-        if self.n_shots is None:
-            del shared["n_shots"]  # each task's own default
         if self.task == "translation":
             cells = [{"src": s, "tgt": t} for s, t in permutations(self.languages_of_grid, 2)]
         else:

@@ -212,6 +212,17 @@ class LensResult:
             meta=meta,
         )
 
+    def select_languages(self, languages: list[str]) -> "LensResult":
+        """The same result measuring only ``languages`` (a subset of :attr:`languages`)."""
+        index = [self.languages.index(lang) for lang in languages]
+        fields = {name: getattr(self, name) for name in (*_ARRAYS, "top_tokens")}
+        for name in ("probs", "control", "from_source"):
+            fields[name] = fields[name][:, :, index]
+        meta = {**self.meta, "languages": list(languages)}
+        return LensResult(
+            **fields, languages=list(languages), labels=self.labels, prompts=self.prompts, meta=meta
+        )
+
     @classmethod
     def concat(cls, parts: list["LensResult"], meta: dict | None = None) -> "LensResult":
         """Join results of consecutive batches along the prompt axis."""

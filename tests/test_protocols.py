@@ -375,3 +375,38 @@ def test_wendler_words_keep_each_file_and_its_order(published):
     assert "bread" in set(words.paper_rows("fr", "zh")["en"])  # English is the key otherwise
     prompts = translation_prompts(words, "fr", "zh", protocol="wendler2024")
     assert prompts[0].text.count("\n") == 4 and len(prompts) == len(rows)
+
+
+def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_path, capsys, monkeypatch):
+    from latentlang import study
+
+    out = tmp_path / "repro"
+    args = ["reproduce", "wendler2024", "--quiet", "--data", str(published), "--model", str(sp_model_dir)]
+    args += ["--langs", "de,fr,zh", "--tasks", "translation,repetition", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    table = pd.read_csv(out / "n.csv")
+    pairs = {f"translation-{s}-{t}" for s in "de fr zh".split() for t in "de fr zh".split() if s != t}
+    singles = {f"repetition-{lang}" for lang in ("de", "fr", "zh")}
+    pooled = {"translation-to-de", "translation-to-fr", "translation-to-zh"}
+    assert set(table["run"]) == pairs | singles | pooled
+    by_run = table.set_index("run")
+    assert (
+        by_run.loc["translation-to-zh", "n"]
+        == by_run.loc[["translation-de-zh", "translation-fr-zh"], "n"].sum()
+    )
+    for run in pairs | singles:
+        assert (out / run / "dataset.csv").is_file() and (out / run / "dropped.csv").is_file(), run
+    assert (out / "translation-to-zh" / "latent_language.png").is_file()
+    assert (table["n_single"] <= table["n"]).all()
+
+    def no_recompute(*_args, **_kwargs):
+        raise AssertionError("a finished run was computed again")
+
+    monkeypatch.setattr(study, "_run_batch", no_recompute)
+    assert main(args) == 0  # every run is finished: loaded, not recomputed
+    pd.testing.assert_frame_equal(pd.read_csv(out / "n.csv"), table)
+
+
+def test_reproduce_needs_the_data_folder(capsys):
+    assert main(["reproduce", "wendler2024", "--data", "/no/such/folder"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
