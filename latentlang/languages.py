@@ -21,6 +21,7 @@ LANGUAGE_NAMES: dict[str, str] = {
     "da": "Dansk",
     "nb": "Norsk",
     "fi": "Suomi",
+    "et": "Eesti",
     "hu": "Magyar",
     "ro": "Română",
     "tr": "Türkçe",

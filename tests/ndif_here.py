@@ -90,8 +90,26 @@ def main(model_dir: str, words: str, out: str) -> dict:
         )
         for name, lm in (("local", local), ("remote", remote))
     ]
-    fields = ("probs", "control", "entropy", "energy", "top_probs", "mass")
+    fields = ("probs", "control", "entropy", "energy", "top_probs", "mass", "from_source")
     report = {name: gap(getattr(results[0], name), getattr(results[1], name)) for name in fields}
+    # The notebooks' protocol: its energy probes the final norm's gain inside the request.
+    wendler = [
+        run_task(
+            TranslationConfig(
+                model=model_dir,
+                src="fr",
+                tgt="zh",
+                words=words,
+                protocol="wendler2024",
+                out=f"{out}/w-{name}",
+            ),
+            lm,
+            False,
+        )
+        for name, lm in (("local", local), ("remote", remote))
+    ]
+    for name in ("probs", "energy"):
+        report[f"wendler_{name}"] = gap(getattr(wendler[0], name), getattr(wendler[1], name))
     report["same_top_ids"] = bool((results[0].top_ids == results[1].top_ids).mean() > 0.99)
     grids = [lm.explore("chien et chat") for lm in (local, remote)]
     report["grid_tokens_equal"] = bool((grids[0].top_tokens == grids[1].top_tokens).all())

@@ -42,7 +42,8 @@ def test_remote_simulation_gives_the_local_numbers(tiny_dir, words_csv, tmp_path
     assert "float32 on NDIF, simulated here" in report["repr"]  # the dtype the server's logits had
     # The local run shares the few-shot prefix's KV cache and the remote one runs whole prompts,
     # so float32 rounding differs slightly; a wrong layer, position or norm would differ by far more.
-    for name in ("probs", "control", "entropy", "energy", "top_probs", "mass", "grid_probs"):
+    names = ("probs", "control", "entropy", "energy", "top_probs", "mass", "grid_probs", "from_source")
+    for name in (*names, "wendler_probs", "wendler_energy"):
         assert report[name] < 1e-4, (name, report[name])
     assert report["residuals"] < 1e-5 and report["final_logits"] < 1e-4
     assert report["same_top_ids"] and report["grid_tokens_equal"]
