@@ -129,6 +129,18 @@ class RunConfig(ModelConfig):
         """The task's prompts (``vocab``, the model's vocabulary, is needed for ``tokens``)."""
         raise NotImplementedError
 
+    def prompt_options(self, vocab=None) -> dict:
+        """The settings every prompt builder takes, from this config."""
+        return {
+            "languages": self.languages,
+            "n_shots": self.n_shots,
+            "seed": self.seed,
+            "shared_demos": self.shared_demos,
+            "protocol": self.protocol,
+            "vocab": vocab,
+            "tokens": self.tokens,
+        }
+
 
 @dataclass(kw_only=True)
 class TranslationConfig(RunConfig):
@@ -161,13 +173,7 @@ class TranslationConfig(RunConfig):
             words,
             self.src,
             self.tgt,
-            self.languages,
-            self.n_shots,
-            self.seed,
-            self.shared_demos,
-            self.protocol,
-            vocab,
-            self.tokens,
+            **self.prompt_options(vocab),
         )
 
 
@@ -200,13 +206,7 @@ class RepetitionConfig(OneLanguageConfig):
         return repetition_prompts(
             words,
             self.lang,
-            self.languages,
-            self.n_shots,
-            self.seed,
-            self.shared_demos,
-            self.protocol,
-            vocab,
-            self.tokens,
+            **self.prompt_options(vocab),
         )
 
 
@@ -230,13 +230,7 @@ class ClozeConfig(OneLanguageConfig):
             sentences,
             words,
             self.lang,
-            self.languages,
-            self.n_shots,
-            self.seed,
-            self.shared_demos,
-            self.protocol,
-            vocab,
-            self.tokens,
+            **self.prompt_options(vocab),
         )
 
 
