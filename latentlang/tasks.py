@@ -157,7 +157,10 @@ def _word_prompts(
         rows = words.paper_rows(src, tgt, [lang for lang in needed if lang not in ("en", src, tgt)])
     else:
         rows = words.rows_with(needed).reset_index(drop=True)
-    dropped = [*words.skipped, *missing_rows(words, rows, needed)]
+    # English is the key; its own file counts only where the notebooks merge it (as source or target).
+    wendler_en = protocol.sampler == "wendler2024" and "en" in (src, tgt)
+    explain = [lang for lang in needed if lang != "en" or wendler_en]
+    dropped = [*words.skipped, *missing_rows(words, rows, explain)]
     substring = protocol.substring_filter and tgt != "en"
     rows, more = filter_rows(rows, tgt, vocab, tokens, substring)
     prompts = _few_shot(
