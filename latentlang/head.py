@@ -166,7 +166,8 @@ def _multiple(a: Tensor, b: Tensor) -> bool:
     if denominator == 0:
         return False
     c = (a * b).sum() / denominator
-    return bool(c != 1 and torch.allclose(a * c, b, rtol=1e-5, atol=1e-6 * float(b.abs().max())))
+    rtol = max(1e-5, 4 * torch.finfo(b.dtype).eps)  # x / s and x * (1 / s) round differently
+    return bool(c != 1 and torch.allclose(a * c, b, rtol=rtol, atol=rtol * float(b.abs().max())))
 
 
 def _same(a, b) -> bool:
