@@ -1,18 +1,20 @@
 """Find the parts the logit lens needs in any Hugging Face causal LM, by structure.
 
-No list of supported classes. One probe forward pass, with hooks on the model's modules, shows:
+No list of supported classes. A probe forward pass, with hooks on the model's modules, shows:
 
-* the decoder blocks: the ``nn.ModuleList`` whose last block finishes last before the unembedding
-  runs, preferring one as long as the text config's depth (a vision or audio tower either does
-  not run on text or runs earlier; blocks of a hybrid model need not share a class);
+* the decoder blocks: the ``nn.ModuleList`` whose blocks each read the one before's output and
+  whose last block finishes last before the unembedding runs, preferring one as long as the text
+  config's depth (a vision or audio tower either does not run on text or runs earlier; blocks of
+  a hybrid model need not share a class);
 * the unembedding: what ``get_output_embeddings()`` returns;
 * the final norm: the modules that carry the last block's output to the unembedding's input (one
   norm, none, or a chain such as a head transform dense → activation → norm, see
-  :class:`HeadTransform`);
+  :class:`~latentlang.head.HeadTransform`);
 * the output transform (softcap, logit scale): the config's values if they reproduce the probe's
   logits from the unembedding's output, else fitted to them;
-* position tables the model computes from the sequence length alone, ignoring ``position_ids``
-  (decoders of sequence-to-sequence models), which capture renumbers for left-padded batches.
+* and, in a second pass with other tokens at other ``position_ids``: position tables the model
+  computes from the sequence length alone (decoders of sequence-to-sequence models), which
+  capture renumbers for left-padded batches.
 
 For a model without weights (a remote run) :func:`find_layers` and :func:`guess_final_norm` read
 the structure alone. A model that hides a part gets a :class:`~latentlang.errors.LatentLangError`
