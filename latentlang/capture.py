@@ -19,6 +19,7 @@ Only the chosen positions are kept, inside the hooks, so memory does not grow wi
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from functools import reduce
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -323,14 +324,53 @@ def trace_residuals(
 
 
 def _gather(h: Tensor, rows: Tensor, positions: Tensor, target: torch.device) -> Tensor:
-    """``h[rows, positions]`` on ``target``; in a sharded model each layer may sit on its own device."""
-    return h[rows.to(h.device), positions.to(h.device)].to(target)
+    """``h[rows, positions]`` on ``target``; in a sharded model each layer may sit on its own device.
+
+    A residual of several streams (hyper-connections: ``[batch, seq, n_streams, d]``) comes back
+    flattened to ``n_streams * d``; the lens's head transform unflattens it."""
+    return h[rows.to(h.device), positions.to(h.device)].flatten(2).to(target)
 
 
 def _hidden_input(args: tuple, kwargs: dict) -> Tensor:
-    return args[0] if args else kwargs["hidden_states"]
+    """A block's hidden-state input: its first tensor argument, else ``hidden_states``."""
+    first = next((a for a in args if isinstance(a, Tensor)), None)
+    return first if first is not None else kwargs["hidden_states"]
+
+
+@contextmanager
+def renumbered_positions(tables: tuple[nn.Module, ...], batch: Batch):
+    """Give position tables that a model computes from the sequence length alone (``arange(seq)``,
+    ignoring ``position_ids``) the rows of ``batch.position_ids``, so that a left-padded prompt
+    gets the positions it has alone; decoders of sequence-to-sequence models (BART, TrOCR) need it.
+
+    Args:
+        tables: Modules whose output is ``[..., seq, d]`` with one row per position
+            (:attr:`latentlang.parts.LensParts.position_tables`).
+        batch: The batch about to run. Batches without padding, or behind a shared prefix (whose
+            suffixes are right-padded), need nothing.
+    """
+    if not tables or batch.prefix is not None or bool(batch.attention_mask.all()):
+        yield
+        return
+    position_ids = batch.position_ids
+
+    def renumber(_module, _args, output):
+        if isinstance(output, tuple):
+            return tuple(renumber(_module, _args, item) for item in output)
+        if not isinstance(output, Tensor) or output.ndim < 2 or output.shape[-2] != position_ids.shape[1]:
+            return output
+        table = output.reshape(-1, *output.shape[-2:])[0]  # the same rows for every prompt
+        return table[position_ids.to(table.device)]
+
+    handles = [module.register_forward_hook(renumber) for module in tables]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def first_tensor(output) -> Tensor:
-    """A block's hidden state: older transformers versions return ``(hidden, ...)`` tuples."""
-    return output[0] if isinstance(output, tuple) else output
+    """A block's hidden state: older transformers versions (and some models still) return
+    ``(hidden, ...)`` tuples or lists."""
+    return output[0] if isinstance(output, (tuple, list)) else output

@@ -131,8 +131,11 @@ class LogitLens(nn.Module):
     def vocab_size(self) -> int:
         return self.weight.shape[0]
 
-    def normed(self, h: Float[Tensor, "*rows d_model"]) -> Float[Tensor, "*rows d_model"]:
-        """Apply the final norm in the model's dtype, then upcast to float32."""
+    def normed(self, h: Float[Tensor, "*rows d_resid"]) -> Float[Tensor, "*rows d_model"]:
+        """Apply the final norm in the model's dtype, then upcast to float32.
+
+        The residual's width ``d_resid`` is ``d_model`` but for a residual of several streams
+        (hyper-connections), which the final norm's head transform mixes into one."""
         return self.final_norm(h.to(self.weight.dtype)).float()
 
     def _exact(self) -> AbstractContextManager:
@@ -224,8 +227,10 @@ class LogitLens(nn.Module):
     def _reduce(
         self, h: Tensor, set_ids: Tensor | None, set_mask: Tensor | None, top_k: int, energy: str
     ) -> tuple[Tensor | None, Tensor, Tensor, Tensor, Tensor]:
-        batch, n_layers, d_model = h.shape
-        hn = self.normed(h).reshape(batch * n_layers, d_model)
+        batch, n_layers = h.shape[:2]
+        hn = self.normed(h)
+        d_model = hn.shape[-1]
+        hn = hn.reshape(batch * n_layers, d_model)
         k = min(top_k, self.vocab_size)
         log_z, entropy, top_val, top_ids = [], [], [], []
         # As many rows per block as leave vocabulary chunks of >= 8192 tokens (large matrix products):

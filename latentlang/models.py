@@ -11,7 +11,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor, nn
 
-from latentlang.capture import Batch, CaptureBackend, Captured, left_pad, make_backend
+from latentlang.capture import Batch, CaptureBackend, Captured, left_pad, make_backend, renumbered_positions
 from latentlang.errors import LatentLangError
 from latentlang.langid import VocabLanguages, tag_vocabulary
 from latentlang.lens import LensReadout, LogitLens, TokenSetIndex
@@ -87,7 +87,11 @@ class LensModel:
     def lens(self) -> LogitLens:
         """The logit lens built from this model's own final norm, unembedding and transform."""
         p = self.parts
-        return LogitLens(p.final_norm, p.unembed.weight, p.unembed.bias, p.softcap, p.logit_scale)
+        n = p.n_logits
+        weight, bias = p.unembed.weight, p.unembed.bias
+        if n is not None:
+            weight, bias = weight[:n], (None if bias is None else bias[:n])
+        return LogitLens(p.final_norm, weight, bias, p.softcap, p.logit_scale)
 
     @cached_property
     def vocab(self) -> VocabIndex:
@@ -131,7 +135,8 @@ class LensModel:
 
     @property
     def vocab_size(self) -> int:
-        return self.parts.unembed.weight.shape[0]
+        """The number of logits: the unembedding's rows, or as many as the model keeps."""
+        return self.parts.n_logits or self.parts.unembed.weight.shape[0]
 
     def auto_batch_size(self, tokens_per_prompt: int) -> int:
         """Prompts per batch when none is given: about ``AUTO_BATCH_TOKENS`` tokens in all (a CPU
@@ -192,7 +197,8 @@ class LensModel:
     def capture(self, batch: Batch, positions: Int[Tensor, "batch pos"] | None = None) -> Captured:
         """Residuals at ``positions`` (default: each prompt's last token) after every layer."""
         positions = batch.last_positions() if positions is None else positions
-        return self.backend.capture(self.model, self.parts.layers, batch, positions)
+        with renumbered_positions(self.parts.position_tables, batch):
+            return self.backend.capture(self.model, self.parts.layers, batch, positions)
 
     def read(
         self,

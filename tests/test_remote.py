@@ -21,7 +21,7 @@ from latentlang.cli import main
 from latentlang.errors import LatentLangError
 from latentlang.leakage.run import LeakageConfig, run_leakage
 from latentlang.models import LensModel
-from latentlang.parts import find_final_norm, find_layers, find_unembed, guess_final_norm
+from latentlang.parts import find_layers, find_parts, find_unembed, guess_final_norm
 
 SIMULATION = Path(__file__).with_name("ndif_here.py")
 
@@ -52,8 +52,7 @@ def test_remote_simulation_gives_the_local_numbers(tiny_dir, words_csv, tmp_path
 @pytest.mark.parametrize("arch", sorted(TINY_CONFIGS))
 def test_final_norm_read_from_structure_is_the_one_found_by_running(arch):
     model = tiny_model(arch)
-    layers, unembed = find_layers(model), find_unembed(model)
-    found = find_final_norm(model, layers, unembed, torch.arange(1, 9)[None])
+    found = find_parts(model, torch.arange(1, 9)[None]).final_norm
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(TINY_CONFIGS[arch]())
     guess = guess_final_norm(skeleton, find_layers(skeleton), find_unembed(skeleton))
