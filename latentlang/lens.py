@@ -251,7 +251,7 @@ class LogitLens(nn.Module):
             (torch.cat(entropy) / LOG2).view(batch, n_layers),
             torch.cat(top_ids).view(batch, n_layers, k),
             top_logprob.view(batch, n_layers, k),
-            self._energy(h.reshape(batch * n_layers, d_model), hn, energy).view(batch, n_layers),
+            self._energy(h.reshape(batch * n_layers, -1), hn, energy).view(batch, n_layers),
         )
 
     def energy(
@@ -278,7 +278,8 @@ class LogitLens(nn.Module):
                       = sqrt(ĥᵀ C̃ ĥ) / ‖C̃‖_F,   C̃ = mean_v ũ_v ũ_vᵀ
 
         The two share no scale (a random direction has 1 under the first, about
-        ``1 / (sqrt(d_model) ‖C̃‖_F)`` under the second); a result records which one it holds.
+        ``1 / (sqrt(d_model) ‖C̃‖_F)`` under the second); a result records which one it holds. The
+        second is undefined (NaN) for a residual of several streams (hyper-connections).
         """
         if definition not in ENERGIES:
             raise ValueError(f"unknown energy definition {definition!r}; use one of {ENERGIES}")
@@ -291,6 +292,8 @@ class LogitLens(nn.Module):
         self, h: Float[Tensor, "rows d_model"], hn: Float[Tensor, "rows d_model"], definition: str
     ) -> Float[Tensor, " rows"]:
         if definition == "wendler2024":
+            if h.shape[-1] != self.weight.shape[1]:  # a residual of several streams: no one direction
+                return torch.full(h.shape[:1], float("nan"), device=hn.device)
             cov = self.token_covariance(weighted=True)
             unit = _unit(h.float())
             quadratic = torch.einsum("rd,de,re->r", unit, cov, unit).clamp_min(0)
