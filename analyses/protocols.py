@@ -1,10 +1,11 @@
 """The two protocols side by side on the published data: latentlang's and Wendler et al.'s.
 
 Runs translation into Chinese from de, fr, ru and en on Wendler et al.'s own word lists under
-``--protocol latentlang`` and ``--protocol wendler2024``, writes each run into
-figures/protocols/PROTOCOL-translation-SRC-zh/, a figure of P(English) under both (with the part
-of the notebooks' P(English) that sits on tokens which also begin the source word), and the
-numbers into figures/README.md.
+``--protocol latentlang`` and ``--protocol wendler2024`` (each run's outputs in
+runs/protocols/PROTOCOL-translation-SRC-zh/), and writes into figures/protocols/ a figure of
+P(English) under both (with the part of the notebooks' P(English) that sits on tokens which also
+begin the source word) and every run's ``summary.csv`` in one table; the numbers go into
+figures/README.md.
 
     python analyses/protocols.py --data PATH/TO/llm-latent-language/data/langs [--model SPEC] \
         [--published PATH/TO/llm-latent-language/R/data/inputs/7b_de_zh_dataset.csv]
@@ -32,13 +33,14 @@ def main() -> None:
     options.add_argument("--data", required=True, help="the published data/langs folder")
     options.add_argument("--sources", default="fr,de,ru,en", help="source languages (target: zh)")
     options.add_argument("--published", help="the notebooks' 7b_de_zh_dataset.csv, to compare prompts with")
+    options.add_argument("--runs", default="runs/protocols", help="where each run's own outputs go")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
     out = Path(args.out) / "protocols"
     results = {}
     for src in args.sources.split(","):
         for protocol in PROTOCOLS:
-            folder = out / f"{protocol}-translation-{src}-zh"
+            folder = Path(args.runs) / f"{protocol}-translation-{src}-zh"
             config = TranslationConfig(
                 src=src,
                 tgt="zh",
@@ -51,6 +53,8 @@ def main() -> None:
             results[src, protocol] = run_task(config, lm=lm)
             write_outputs(results[src, protocol], folder)
     save_figure(english_by_protocol(results, args.sources.split(",")), out / "english_by_protocol")
+    summaries = [r.summary().assign(pair=f"{src}-zh", protocol=p) for (src, p), r in results.items()]
+    pd.concat(summaries).to_csv(out / "summary.csv", index=False)
     text = table(results)
     if args.published:
         theirs = list(pd.read_csv(args.published)["prompt"])
@@ -83,7 +87,7 @@ def english_by_protocol(results: dict, sources: list[str]) -> Figure:
                 theirs.probs[:, :, 1].mean(0),
                 color=src_color,
                 linestyle=":",
-                label=f"P({src}), wendler2024",
+                label="P(source word), wendler2024",
             )
         ax.set_title(f"{src}→zh: P(en)", fontsize=9)
         ax.set_xlabel("layer (0 = embeddings)")

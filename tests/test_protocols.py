@@ -382,11 +382,11 @@ def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_p
 
     out = tmp_path / "repro"
     args = ["reproduce", "wendler2024", "--quiet", "--data", str(published), "--model", str(sp_model_dir)]
-    args += ["--langs", "de,fr,zh", "--tasks", "translation,repetition", "--out", str(out)]
+    args += ["--langs", "de,fr,zh", "--tasks", "translation,cloze", "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
     table = pd.read_csv(out / "n.csv")
     pairs = {f"translation-{s}-{t}" for s in "de fr zh".split() for t in "de fr zh".split() if s != t}
-    singles = {f"repetition-{lang}" for lang in ("de", "fr", "zh")}
+    singles = {"cloze-zh", "cloze-de", "cloze-fr"}
     pooled = {"translation-to-de", "translation-to-fr", "translation-to-zh"}
     assert set(table["run"]) == pairs | singles | pooled
     by_run = table.set_index("run")
