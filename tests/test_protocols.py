@@ -250,7 +250,8 @@ def reference_layers(
     model, tokenizer, prompt: str, sets: list[set[int]]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One prompt alone, as the notebooks read it: every decoder block's output (hooked, before the
-    final norm), then ``norm`` and ``lm_head``, a softmax, summed over each set; and the energy."""
+    final norm), then ``norm`` and ``lm_head``, a softmax, summed over each set. Returns the set
+    probabilities ``[layer, set]`` and the latents ``[layer, d_model]``."""
     outputs = []
     hooks = [
         layer.register_forward_hook(lambda m, a, o: outputs.append(o[0] if isinstance(o, tuple) else o))
@@ -265,30 +266,44 @@ def reference_layers(
     latents = torch.cat([o[:, -1] for o in outputs])  # [layer, d_model]
     with torch.no_grad():
         last = torch.softmax(model.lm_head(model.model.norm(latents)).float(), dim=-1)
-    probs = torch.stack([last[:, sorted(s)].sum(-1) for s in sets], -1)
-    energy = notebook_energy(latents, model.lm_head.weight.detach(), model.model.norm.weight.detach())
-    return probs, energy
+    return torch.stack([last[:, sorted(s)].sum(-1) for s in sets], -1), latents.float()
+
+
+def reference_means(
+    model, tokenizer, dataset: list[dict], gain: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-layer means over the dataset's prompts, one prompt at a time: P(latent), P(out)
+    ``[layer, 2]``, and the notebooks' energy ``[layer]`` with the final norm's ``gain``."""
+    refs = [
+        reference_layers(model, tokenizer, d["prompt"], [d["latent_token_id"], d["out_token_id"]])
+        for d in dataset
+    ]
+    latents = torch.stack([r[1] for r in refs])  # [prompt, layer, d_model]
+    energy = notebook_energy(latents.flatten(0, 1), model.lm_head.weight.detach().float(), gain)
+    return torch.stack([r[0] for r in refs]).mean(0).double(), energy.view(latents.shape[:2]).mean(0).double()
 
 
 def test_layer_means_match_a_one_prompt_at_a_time_reference(published, sp_model):
     config = TranslationConfig(src="fr", tgt="zh", words=str(published), protocol="wendler2024", batch_size=5)
     result = run_task(config, lm=sp_model, progress=False)
     dataset = _as_sets(result.dataset())
-    model, tok = sp_model.model, sp_model.tokenizer
-    refs = [
-        reference_layers(model, tok, d["prompt"], [d["latent_token_id"], d["out_token_id"]]) for d in dataset
-    ]
-    probs = torch.stack([r[0] for r in refs]).mean(0)  # [layer, (en, zh)]
-    energy = torch.stack([r[1] for r in refs]).mean(0)
+    model = sp_model.model
+    probs, energy = reference_means(model, sp_model.tokenizer, dataset, model.model.norm.weight.detach())
+    assert_layer_means(result, probs, energy)
+    assert result.meta["energy"] == "wendler2024" and result.meta["ci"] == "normal"
+
+
+def assert_layer_means(result, probs: torch.Tensor, energy: torch.Tensor) -> None:
+    """The result's per-layer means of P(en), P(tgt) and energy at layers 1..L equal the reference's
+    within 1e-4 (the notebooks read no layer 0)."""
     summary = result.summary().set_index(["language", "layer"])["mean"]
-    for j, lang in enumerate(["en", "zh"]):
+    for j, lang in enumerate(["en", result.meta["tgt"]]):
         ours = torch.tensor(
             [summary[(lang, layer)] for layer in range(1, result.n_layers)], dtype=torch.float64
         )
-        torch.testing.assert_close(ours, probs[:, j].double(), atol=1e-4, rtol=0)
+        torch.testing.assert_close(ours, probs[:, j], atol=1e-4, rtol=0)
     ours_energy = torch.tensor(result.energy_summary()["mean"].to_numpy()[1:], dtype=torch.float64)
-    torch.testing.assert_close(ours_energy, energy.double(), atol=1e-4, rtol=0)
-    assert result.meta["energy"] == "wendler2024" and result.meta["ci"] == "normal"
+    torch.testing.assert_close(ours_energy, energy, atol=1e-4, rtol=0)
 
 
 def test_source_copying_is_split_out_of_english(published, sp_model):

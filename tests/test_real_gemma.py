@@ -194,3 +194,29 @@ def test_control_separates_the_one_letter_artifact_from_english(gemma, tmp_path)
     assert p[9] > 0.05 and abs(p[9] - control[9]) < 0.1 * p[9]
     assert p[13] > 0.05 and p[13] > 10 * control[13]
     assert set(leading_layers(result, "en", "zh")) <= set(range(12, 18))
+
+
+def test_wendler2024_on_gemma_is_the_notebooks_computation(gemma, tmp_path):
+    """On the real model and vocabulary (30 shipped concepts written in the published layout): the
+    notebooks' concept set, prompts and token ids, and their per-layer means and energy computed
+    one prompt at a time, with Gemma's final-norm gain 1 + w."""
+    import pandas as pd
+    from test_protocols import _as_sets, assert_layer_means, notebook_translation, reference_means
+
+    table = load_words().table.dropna(subset=["fr", "zh"]).head(30)
+    for lang in ("fr", "zh"):
+        (tmp_path / lang).mkdir()
+        rows = table if lang == "zh" else table.iloc[::-1]  # another order in the source's file
+        pd.DataFrame({"lang": lang, "word_original": rows["en"], "word_translation": rows[lang]}).to_csv(
+            tmp_path / lang / "clean.csv", index=False
+        )
+    config = TranslationConfig(
+        src="fr", tgt="zh", words=str(tmp_path), protocol="wendler2024", out=str(tmp_path / "out")
+    )
+    result = run_task(config, lm=gemma, progress=False)
+    dataset = _as_sets(result.dataset())
+    assert dataset == notebook_translation(tmp_path, "fr", "zh", gemma.tokenizer) and len(dataset) >= 25
+    gain = 1 + gemma.model.model.norm.weight.detach().float()  # Gemma's RMSNorm scales by 1 + w
+    assert_layer_means(result, *reference_means(gemma.model, gemma.tokenizer, dataset, gain))
+    peak = int(result.probs[:, :, 1].mean(0).argmax())  # where the French word is copied
+    assert result.probs[:, peak, 1].mean() > result.probs[:, peak, 0].mean()
