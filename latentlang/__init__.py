@@ -25,7 +25,13 @@ from latentlang.lens import LensReadout, LogitLens, TokenSetIndex  # noqa: E402
 from latentlang.loading import DEFAULT_MODEL, load_model  # noqa: E402
 from latentlang.models import LensModel  # noqa: E402
 from latentlang.results import LensResult  # noqa: E402
-from latentlang.tasks import TaskPrompt, cloze_prompts, repetition_prompts, translation_prompts  # noqa: E402
+from latentlang.tasks import (  # noqa: E402
+    PromptSet,
+    TaskPrompt,
+    cloze_prompts,
+    repetition_prompts,
+    translation_prompts,
+)
 from latentlang.token_grid import TokenGrid, explore  # noqa: E402
 from latentlang.words import WordList  # noqa: E402
 
@@ -36,6 +42,7 @@ __all__ = [
     "LensReadout",
     "LensResult",
     "LogitLens",
+    "PromptSet",
     "TaskPrompt",
     "TokenSetIndex",
     "TranslationConfig",

@@ -92,6 +92,11 @@ def prepare(
     prompts = list(prompts)
     if not prompts:
         raise LatentLangError("no prompts to run; the word list has no usable concept")
+    if rules.overlap != "all" and roles.tgt is None:
+        raise LatentLangError(
+            f"the {protocol} protocol compares the target's tokens with English's: pass "
+            "roles=Roles(src=..., tgt=...) to say which language is the target"
+        )
     pairs = rules.overlap_pairs(languages, roles.tgt, list(roles.latent)) if roles.tgt else None
     needed = [lang for lang in (roles.tgt, *roles.latent) if lang in languages]
     kept, sets, shared = [], [], []

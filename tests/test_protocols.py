@@ -354,6 +354,13 @@ def test_protocol_options_that_do_not_fit_are_refused():
         TranslationConfig(src="fr", tgt="zh", protocol="wendler2024", overlap="exclude")
     with pytest.raises(LatentLangError, match="draws demonstrations per prompt"):
         TranslationConfig(src="fr", tgt="zh", protocol="wendler2024", shared_demos=True)
+    from latentlang.study import prepare
+    from latentlang.tasks import TaskPrompt
+
+    with pytest.raises(LatentLangError, match="say which language is the target"):
+        prepare(
+            None, [TaskPrompt("x", "dog", {"en": "dog", "zh": "狗"})], ["en", "zh"], protocol="wendler2024"
+        )
     config = ClozeConfig(lang="fr", protocol="wendler2024")
     assert (config.n_shots, config.seed, config.ci) == (2, 42, "normal")
     assert (TranslationConfig(src="fr", tgt="zh").seed, TranslationConfig(src="fr", tgt="zh").ci) == (0, "t")
