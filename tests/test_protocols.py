@@ -349,7 +349,7 @@ def test_outputs_and_dropped_reasons(published, sp_model_dir, tmp_path, capsys, 
     assert set(dataset["latent_token_str"]) | set(dropped["concept"]) >= {c[0] for c in CONCEPTS}
 
 
-def test_protocol_options_that_do_not_fit_are_refused():
+def test_protocol_options_that_do_not_fit_are_refused(sp_model):
     with pytest.raises(LatentLangError, match="--overlap exclude is latentlang's"):
         TranslationConfig(src="fr", tgt="zh", protocol="wendler2024", overlap="exclude")
     with pytest.raises(LatentLangError, match="draws demonstrations per prompt"):
