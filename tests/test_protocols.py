@@ -359,7 +359,10 @@ def test_protocol_options_that_do_not_fit_are_refused(sp_model):
 
     with pytest.raises(LatentLangError, match="say which language is the target"):
         prepare(
-            None, [TaskPrompt("x", "dog", {"en": "dog", "zh": "狗"})], ["en", "zh"], protocol="wendler2024"
+            sp_model,
+            [TaskPrompt("x", "dog", {"en": "dog", "zh": "狗"})],
+            ["en", "zh"],
+            protocol="wendler2024",
         )
     config = ClozeConfig(lang="fr", protocol="wendler2024")
     assert (config.n_shots, config.seed, config.ci) == (2, 42, "normal")
