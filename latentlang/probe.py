@@ -118,6 +118,27 @@ class Probe:
             for k in range(1, len(calls))
         ):
             return reading
+        return self._entered(lst)
+
+    def _entered(self, lst: nn.ModuleList) -> Reading | None:
+        """A stack whose layers are made of parallel lists joined in plain code (XLM: attention,
+        norm, MLP and norm, one list each): ``lst`` holds each layer's last module, and another
+        list as long holds each layer's first, whose block ``k`` reads ``lst``'s block ``k - 1``'s
+        output and runs between the two; layer 0 is what that list's first block reads."""
+        calls = self.calls_of(lst)
+        if len(calls) != len(lst):
+            return None
+        for other in self.lists:
+            firsts = self.calls_of(other) if other is not lst and len(other) == len(lst) else []
+            if len(firsts) == len(calls) and all(
+                f.at < c.at
+                and (
+                    k == 0
+                    or (calls[k - 1].at < f.at and same(_block_input(f), first_output(calls[k - 1].output)))
+                )
+                for k, (f, c) in enumerate(zip(firsts, calls))
+            ):
+                return Reading(entry=other[0])
         return None
 
     def _added(self, reading: Reading, before: Call, after: Call) -> bool:

@@ -14,16 +14,18 @@ check at load):
 * **prepended positions** (CPM-Ant): the blocks run on ``offset`` learned prompt positions before
   the input's tokens, which the model drops after the last block; they are dropped here too;
 * **block calls** (looped models: Dory, HRM): a block runs several times per forward pass; each
-  call is a layer, in execution order.
+  call is a layer, in execution order;
+* **parallel lists** (XLM): a layer is the i-th module of several lists, joined in plain code;
+  its output is the last list's module's, layer 0 the first list's first module's input.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Reading:
             ``offset`` on, so position ``p`` of the input is position ``p`` of the residual).
         calls: For a model whose blocks run several times, the index into the layer list of
             each block call, in execution order; ``None`` when each block runs once, in order.
+        entry: The module whose input is layer 0 when that is not the first block: for layers
+            made of parallel lists (XLM), the layer list holds each layer's last module and this
+            is the first layer's first.
     """
 
     outputs: tuple[int, ...] | None = None
@@ -48,6 +53,7 @@ class Reading:
     layout: Literal["batch", "time", "streams"] = "batch"
     offset: int = 0
     calls: tuple[int, ...] | None = None
+    entry: nn.Module | None = field(default=None, repr=False)
 
     @property
     def plain(self) -> bool:
