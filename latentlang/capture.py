@@ -180,7 +180,9 @@ class HFCapture:
         def grab_output(_module, _args, output):
             grabbed.append(_gather(reading.output(output), rows, positions, target))
 
-        first = reading.entry or layers[reading.calls[0] if reading.calls else 0]
+        first = (
+            reading.entry if reading.entry is not None else layers[reading.calls[0] if reading.calls else 0]
+        )
         handles = [first.register_forward_pre_hook(grab_input, with_kwargs=True)]
         handles += [layer.register_forward_hook(grab_output) for layer in layers]
         kwargs, keep = forward_kwargs(model, batch)
