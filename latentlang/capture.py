@@ -28,6 +28,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from latentlang.errors import LatentLangError
+from latentlang.reading import PLAIN, Reading, first_tensor
 
 
 class Batch(NamedTuple):
@@ -151,36 +152,51 @@ def final_logits(logits: Tensor, batch: Batch, keep: int) -> Float[Tensor, "batc
 
 
 class HFCapture:
-    """Capture with plain PyTorch forward hooks on the Hugging Face model's decoder blocks."""
+    """Capture with plain PyTorch forward hooks on the Hugging Face model's decoder blocks.
+
+    It reads any :class:`~latentlang.reading.Reading`: each block call's output, in the order the
+    calls finish (a looped model's block gives one layer per call)."""
 
     name = "hf"
+    reads_any = True
 
     @torch.no_grad()
     def capture(
-        self, model: nn.Module, layers: nn.ModuleList, batch: Batch, positions: Int[Tensor, "batch pos"]
+        self,
+        model: nn.Module,
+        layers: nn.ModuleList,
+        batch: Batch,
+        positions: Int[Tensor, "batch pos"],
+        reading: Reading = PLAIN,
     ) -> Captured:
         rows = torch.arange(positions.shape[0], device=positions.device)[:, None]
-        grabbed: list[Tensor | None] = [None] * (len(layers) + 1)
-
+        grabbed: list[Tensor] = []
         target = positions.device
 
         def grab_input(_module, args, kwargs):
-            grabbed[0] = _gather(_hidden_input(args, kwargs), rows, positions, target)
+            if not grabbed:  # a looped model's first block runs again later
+                grabbed.append(_gather(reading.input(args, kwargs), rows, positions, target))
 
-        def grab_output(index: int):
-            def hook(_module, _args, output):
-                grabbed[index + 1] = _gather(first_tensor(output), rows, positions, target)
+        def grab_output(_module, _args, output):
+            grabbed.append(_gather(reading.output(output), rows, positions, target))
 
-            return hook
-
-        handles = [layers[0].register_forward_pre_hook(grab_input, with_kwargs=True)]
-        handles += [layer.register_forward_hook(grab_output(i)) for i, layer in enumerate(layers)]
+        first = (
+            reading.entry if reading.entry is not None else layers[reading.calls[0] if reading.calls else 0]
+        )
+        handles = [first.register_forward_pre_hook(grab_input, with_kwargs=True)]
+        handles += [layer.register_forward_hook(grab_output) for layer in layers]
         kwargs, keep = forward_kwargs(model, batch)
         try:
             output = model(**kwargs)
         finally:
             for handle in handles:
                 handle.remove()
+        calls = len(reading.calls) if reading.calls else len(layers)
+        if len(grabbed) != calls + 1:
+            raise LatentLangError(
+                f"{type(model).__name__}: its decoder blocks ran {len(grabbed) - 1} times in this forward "
+                f"pass but {calls} in the probe pass; latentlang reads a fixed number of layers"
+            )
         return Captured(torch.stack(grabbed, dim=1), final_logits(output.logits, batch, keep))
 
 
@@ -333,8 +349,7 @@ def _gather(h: Tensor, rows: Tensor, positions: Tensor, target: torch.device) ->
 
 def _hidden_input(args: tuple, kwargs: dict) -> Tensor:
     """A block's hidden-state input: its first tensor argument, else ``hidden_states``."""
-    first = next((a for a in args if isinstance(a, Tensor)), None)
-    return first if first is not None else kwargs["hidden_states"]
+    return PLAIN.input(args, kwargs)
 
 
 @contextmanager
@@ -368,9 +383,3 @@ def renumbered_positions(tables: tuple[nn.Module, ...], batch: Batch):
     finally:
         for handle in handles:
             handle.remove()
-
-
-def first_tensor(output) -> Tensor:
-    """A block's hidden state: older transformers versions (and some models still) return
-    ``(hidden, ...)`` tuples or lists."""
-    return output[0] if isinstance(output, (tuple, list)) else output

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from latentlang.capture import first_tensor
+from latentlang.reading import first_tensor
 
 #: The longest chain of modules searched for between the last block and the unembedding.
 MAX_CHAIN = 4
@@ -95,39 +95,45 @@ def find_head(
     last: Tensor,
     target: Tensor,
     unembed: nn.Module,
+    collapse: nn.Module | None = None,
 ) -> nn.Module | None:
     """The module (or :class:`HeadTransform`) that maps ``last`` to ``target``, or ``None``.
 
     Args:
         calls: ``(module, input, output)`` of each module call outside the decoder blocks, in the
             order the calls finished.
-        last: The last block's output in the probe pass.
+        last: The last block's output in the probe pass (``[batch, seq, n_streams, d]`` for a
+            residual of several streams).
         target: What the unembedding read in the same pass.
         unembed: The unembedding.
+        collapse: A module that first turns several streams into one as the model's plain code
+            does (:class:`~latentlang.streams.AltUpCollapse`); the chain starts from its output.
 
     Returns:
         ``nn.Identity()`` if nothing sits between them, the module itself for a chain of one
         module on an ordinary residual, else a :class:`HeadTransform`.
     """
-    if _same(last, target):
-        return nn.Identity()
+    start = collapse(last) if collapse is not None else last
+    first = [collapse] if collapse is not None else []
+    stream_shape = tuple(last.shape[2:]) if last.ndim > 3 else None
+    if _same(start, target):
+        return HeadTransform(first, unembed, stream_shape) if first else nn.Identity()
     contains = {id(m): any(sub is unembed for sub in m.modules()) for m, _, _ in calls}
     chain, scale = None, 1.0
     for length in range(1, MAX_CHAIN + 1):  # shortest first: a norm rather than its parts
-        chain = _chain(calls, contains, last, target, length, set(), exact=True)
+        chain = _chain(calls, contains, start, target, length, set(), exact=True)
         if chain is not None:
             break
     if chain is None:  # a constant factor in plain code (MiniCPM3 divides by logits_scaling)
         for length in range(1, MAX_CHAIN + 1):
-            chain = _chain(calls, contains, last, target, length, set(), exact=False)
+            chain = _chain(calls, contains, start, target, length, set(), exact=False)
             if chain is not None:
                 out = _output_of(chain[-1], calls, contains, target)
                 scale = float((out * target).sum() / (out * out).sum())
                 break
     if chain is None:
         return None
-    modules = [call[0] for call in chain]
-    stream_shape = tuple(last.shape[2:]) if last.ndim > 3 else None
+    modules = first + [call[0] for call in chain]
     if len(modules) == 1 and stream_shape is None and scale == 1.0 and not contains[id(modules[0])]:
         return modules[0]
     return HeadTransform(modules, unembed, stream_shape, scale)
@@ -178,6 +184,31 @@ def _same(a, b) -> bool:
         and a.device == b.device
         and torch.equal(a, b)
     )
+
+
+def fit_token_scale(unembed: nn.Module, head_in: Tensor, head_out: Tensor) -> Tensor | None:
+    """A factor per token by which the unembedding module scales its logits (Dory's learned
+    logit scale), fitted to the probe's logits; ``None`` for a plain linear unembedding.
+
+    The factor must reproduce every probe position to float32 rounding, else ``None`` (the lens
+    check then reports the difference)."""
+    weight = unembed.weight
+    if not isinstance(head_out, Tensor) or head_out.shape[-1] != weight.shape[0]:
+        return None
+    if weight.device != head_in.device:
+        return None  # e.g. an unembedding offloaded by accelerate: its weight is not here
+    bias = getattr(unembed, "bias", None)
+    plain = nn.functional.linear(head_in.to(weight.dtype), weight, bias if isinstance(bias, Tensor) else None)
+    plain = plain.double()
+    out = head_out.double()
+    tolerance = 1e-5 * max(1.0, float(out.abs().max()))
+    if plain.shape != out.shape or float((plain - out).abs().max()) <= tolerance:
+        return None
+    plain, out = plain.flatten(0, -2), out.flatten(0, -2)
+    factor = (plain * out).sum(0) / (plain * plain).sum(0).clamp_min(1e-30)
+    if float((plain * factor - out).abs().max()) > tolerance:
+        return None
+    return factor.to(unembed.weight.dtype)
 
 
 def fit_output_transform(

@@ -89,6 +89,9 @@ class LensModel:
         p = self.parts
         n = p.n_logits
         weight, bias = p.unembed.weight, p.unembed.bias
+        if p.token_scale is not None:  # the unembedding module scales each token's logit (Dory)
+            weight = weight * p.token_scale[:, None]
+            bias = None if bias is None else bias * p.token_scale
         if n is not None:
             weight, bias = weight[:n], (None if bias is None else bias[:n])
         return LogitLens(p.final_norm, weight, bias, p.softcap, p.logit_scale)
@@ -118,8 +121,9 @@ class LensModel:
 
     @property
     def n_layers(self) -> int:
-        """Number of decoder blocks (results have ``n_layers + 1`` layers: 0 is the embedding)."""
-        return len(self.parts.layers)
+        """Number of decoder blocks, or of block calls for a looped model (results have
+        ``n_layers + 1`` layers: 0 is the embedding)."""
+        return self.parts.depth
 
     @property
     def device(self) -> torch.device:
@@ -180,7 +184,10 @@ class LensModel:
     def make_batch(self, ids: list[list[int]], share_prefix: bool = False) -> Batch:
         """A batch of token-id lists: left-padded, or suffixes behind a cached shared prefix."""
         pad = _pad_id(self.tokenizer) if self.tokenizer is not None else 0
-        if share_prefix and getattr(self.backend, "shares_prefix", True):
+        # A model read in another way (prepended positions, looped blocks, ...) runs whole prompts:
+        # the same numbers, without the shared prefix's speed-up (its cache is not tested there).
+        shares = getattr(self.backend, "shares_prefix", True) and self.parts.reading.plain
+        if share_prefix and shares:
             prefix = common_prefix(ids)
             if len(prefix) >= MIN_PREFIX:
                 if self._shared is None or self._shared.ids != tuple(prefix):
@@ -197,8 +204,18 @@ class LensModel:
     def capture(self, batch: Batch, positions: Int[Tensor, "batch pos"] | None = None) -> Captured:
         """Residuals at ``positions`` (default: each prompt's last token) after every layer."""
         positions = batch.last_positions() if positions is None else positions
+        reading = self.parts.reading
+        if reading.plain:
+            extra = {}
+        elif getattr(self.backend, "reads_any", False):
+            extra = {"reading": reading}
+        else:
+            raise LatentLangError(
+                f"{self.name}: its residual is read off its blocks in a way only the hf backend "
+                f"supports ({reading}); load it with backend='hf'"
+            )
         with renumbered_positions(self.parts.position_tables, batch):
-            return self.backend.capture(self.model, self.parts.layers, batch, positions)
+            return self.backend.capture(self.model, self.parts.layers, batch, positions, **extra)
 
     def read(
         self,

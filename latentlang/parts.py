@@ -21,14 +21,17 @@ the structure alone. A model that hides a part gets a :class:`~latentlang.errors
 naming it.
 """
 
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import permutations
 
 import torch
 from torch import Tensor, nn
 
 from latentlang.errors import LatentLangError
-from latentlang.head import HeadTransform, find_head, fit_output_transform
+from latentlang.head import HeadTransform, find_head, fit_output_transform, fit_token_scale
+from latentlang.probe import Probe, continues, same
+from latentlang.reading import PLAIN, Reading, input_tensors, output_tensors
+from latentlang.streams import find_collapse
 
 
 @dataclass
@@ -48,6 +51,9 @@ class LensParts:
             from the sequence length, not from ``position_ids``; capture renumbers their rows.
         n_logits: How many of the unembedding's rows the model keeps as logits, if fewer than all
             (a vocabulary padded for speed, as Inkling's); ``None`` for all.
+        reading: How the residual is read off the blocks' calls (see :mod:`latentlang.reading`).
+        token_scale: A factor per token that the unembedding module multiplies its logits by
+            (Dory's learned logit scale), else ``None``; the lens folds it into the rows.
     """
 
     layers: nn.ModuleList
@@ -57,6 +63,14 @@ class LensParts:
     logit_scale: float
     position_tables: tuple[nn.Module, ...] = ()
     n_logits: int | None = None
+    reading: Reading = PLAIN
+    token_scale: Tensor | None = None
+
+    @property
+    def depth(self) -> int:
+        """The number of layers read (block calls for a looped model), not counting layer 0."""
+        calls = self.reading.calls
+        return len(calls) if calls is not None else len(self.layers)
 
 
 def find_layers(model: nn.Module) -> nn.ModuleList:
@@ -123,153 +137,128 @@ def decoder_depth(model: nn.Module) -> int | None:
     return depth if isinstance(depth, int) else None
 
 
-class _Probe:
-    """Hooks for one probe forward pass: when each block finishes, what goes into and out of the
-    modules outside the blocks, and what the unembedding reads and returns."""
-
-    def __init__(self, model: nn.Module, unembed: nn.Module) -> None:
-        self.model, self.unembed = model, unembed
-        self.lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m)]
-        in_lists = {id(m) for lst in self.lists for block in lst for m in block.modules()}
-        self.outside = [
-            m for m in model.modules() if id(m) not in in_lists and m is not unembed and m is not model
-        ]
-        self.clock = 0
-        self.finished: dict[int, int] = {}  # id(block) -> when it last finished
-        self.calls: dict[int, int] = {}  # id(block) -> how often it ran
-        self.block_io: dict[int, tuple[Tensor | None, object]] = {}  # id(block) -> first (input, output)
-        self.io: list[tuple[nn.Module, Tensor | None, Tensor | None]] = []
-        self.unembed_at: int | None = None
-        self.unembed_io: tuple[Tensor, Tensor] | None = None
-
-    def _tick(self) -> int:
-        self.clock += 1
-        return self.clock
-
-    @contextmanager
-    def hooks(self):
-        handles = []
-        for lst in self.lists:
-            for block in lst:
-                handles.append(block.register_forward_hook(self._block_hook(block), with_kwargs=True))
-        for module in self.outside:
-            handles.append(module.register_forward_hook(self._io_hook(module), with_kwargs=True))
-        handles.append(self.unembed.register_forward_pre_hook(self._unembed_pre))
-        handles.append(self.unembed.register_forward_hook(self._unembed_post))
-        try:
-            yield self
-        finally:
-            for handle in handles:
-                handle.remove()
-
-    def _block_hook(self, block: nn.Module):
-        def hook(_module, args, kwargs, output):
-            self.finished[id(block)] = self._tick()
-            self.calls[id(block)] = self.calls.get(id(block), 0) + 1
-            if id(block) not in self.block_io:
-                first = next((a for a in args if isinstance(a, Tensor)), kwargs.get("hidden_states"))
-                self.block_io[id(block)] = (first, _first(output))
-
-        return hook
-
-    def last_output(self, layers: nn.ModuleList) -> Tensor:
-        return self.block_io[id(layers[-1])][1]
-
-    def chained(self, lst: nn.ModuleList) -> bool:
-        """Whether each block reads exactly what the one before it wrote (a residual stream)."""
-        return all(_same(self.block_io[id(b)][0], self.block_io[id(a)][1]) for a, b in zip(lst, lst[1:]))
-
-    def _io_hook(self, module: nn.Module):
-        def hook(_module, args, kwargs, output):
-            self._tick()
-            tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
-            # Only a module that reads one tensor can be replayed on a residual alone.
-            inp = _float(tensors[0]) if len(tensors) == 1 else None
-            self.io.append((module, inp, _float(_first(output))))
-
-        return hook
-
-    def _unembed_pre(self, _module, args):
-        if self.unembed_at is None:
-            self.unembed_at = self._tick()
-
-    def _unembed_post(self, _module, args, output):
-        if self.unembed_io is None and args and isinstance(args[0], Tensor):
-            self.unembed_io = (args[0], output)
-
-    def _latest(self, lists: list[nn.ModuleList]) -> nn.ModuleList:
-        return max(lists, key=lambda lst: self.finished[id(lst[-1])])
-
-    def stack(self, depth: int | None) -> nn.ModuleList:
-        """The decoder blocks: of the lists whose blocks each read the one before's output, the one
-        whose last block finished last before the unembedding started (preferring lists as long as
-        the config's depth)."""
-        name = type(self.model).__name__
-        if self.unembed_at is None or self.unembed_io is None:
-            raise LatentLangError(
-                f"{name}: a forward pass did not run the unembedding as a module, so latentlang "
-                "cannot find the lens parts"
-            )
-        ran = [
-            lst
-            for lst in self.lists
-            if all(id(b) in self.finished for b in lst) and self.finished[id(lst[-1])] < self.unembed_at
-        ]
-        runs = max(self.calls[id(b)] for b in self._latest(ran)) if ran else 1
-        if runs > 1:
-            raise LatentLangError(
-                f"{name}: its decoder blocks run up to {runs} times per forward pass (a looped "
-                "model); latentlang reads one residual per block, so it cannot apply the lens"
-            )
-        ran = [lst for lst in ran if self.chained(lst)]
-        ran = [lst for lst in ran if len(lst) == depth] or ran
-        if not ran:
-            raise LatentLangError(
-                f"{name}: found no stack of decoder layers (an nn.ModuleList of blocks, each reading "
-                "the one before's output) that runs before the unembedding; latentlang needs a "
-                "decoder-only transformer"
-            )
-        return self._latest(ran)
-
-
 @torch.no_grad()
 def find_parts(model: nn.Module, probe_ids: Tensor) -> LensParts:
     """All lens parts of ``model``, found by structure and two probe forward passes."""
     unembed = find_unembed(model)
     device = unembed.weight.device
-    probe = _Probe(model, unembed)
+    probe = Probe(model, unembed)
     with probe.hooks():
         output = model(input_ids=probe_ids.to(device), use_cache=False)
-    layers = probe.stack(decoder_depth(model))
-    last = probe.last_output(layers)
+    layers, reading = probe.stack(decoder_depth(model))
     head_in, head_out = probe.unembed_io
-    final_norm = find_head(probe.io, last, head_in, unembed)
-    if final_norm is None:
-        raise LatentLangError(
-            f"{type(model).__name__}: no chain of modules maps the last decoder layer's output to "
-            "the unembedding's input (the model transforms it in plain code, not in modules); "
-            "latentlang cannot apply the logit lens to this model"
-        )
+    final_norm, reading = _final_norm(probe, layers, reading, head_in)
     logits = getattr(output, "logits", None)
     softcap, scale = output_transform(model)
-    n_logits = None
+    n_logits, token_scale = None, fit_token_scale(unembed, head_in, head_out)
     if isinstance(logits, Tensor) and isinstance(head_out, Tensor):
         if logits.shape[-1] < head_out.shape[-1]:  # the model drops the padding rows of its vocabulary
             n_logits = logits.shape[-1]
         z = head_out[..., -1, : logits.shape[-1]]
         softcap, scale = fit_output_transform(z, logits[..., -1, :], softcap, scale)
     tables = _position_tables(model, probe, probe_ids.to(device))
-    return LensParts(layers, final_norm, unembed, softcap, scale, tables, n_logits)
+    return LensParts(layers, final_norm, unembed, softcap, scale, tables, n_logits, reading, token_scale)
 
 
-def _position_tables(model: nn.Module, first: _Probe, probe_ids: Tensor) -> tuple[nn.Module, ...]:
+def _final_norm(probe: Probe, layers: nn.ModuleList, reading: Reading, head_in: Tensor):
+    """The head transform from the last block call's output to the unembedding's input, and the
+    reading it needs: the first of :data:`_HEAD_SEARCHES` that finds one."""
+    last_output = probe.calls_of(layers)[-1].output
+    for search in _HEAD_SEARCHES:
+        found = search(probe, layers, reading, last_output, head_in)
+        if found is not None:
+            return found
+    raise LatentLangError(
+        f"{type(probe.model).__name__}: no chain of modules maps the last decoder layer's output to "
+        "the unembedding's input (the model transforms it in plain code, not in modules); "
+        "latentlang cannot apply the logit lens to this model"
+    )
+
+
+def _direct(probe, layers, reading, last_output, head_in):
+    """The ordinary case: a chain of modules from the last block's output."""
+    head = find_head(probe.io, reading.output(last_output), head_in, probe.unembed)
+    return None if head is None else (head, reading)
+
+
+def _prepended(probe, layers, reading, last_output, head_in):
+    """Positions the model prepends inside its blocks and drops after them (CPM-Ant's prompt)."""
+    last = reading.output(last_output)
+    if not (last.ndim == head_in.ndim > 2 and last.shape[0] == head_in.shape[0]):
+        return None
+    seq, extra = last.shape[1], last.shape[1] - head_in.shape[1]
+    if extra <= 0:
+        return None
+    calls = [(m, _drop(i, seq, extra), _drop(o, seq, extra)) for m, i, o in probe.io]
+    reading = replace(reading, offset=extra)
+    head = find_head(calls, reading.output(last_output), head_in, probe.unembed)
+    return None if head is None else (head, reading)
+
+
+def _time_first(probe, layers, reading, last_output, head_in):
+    """Blocks that keep time as the first axis, ``[seq, batch, d]`` (XLNet)."""
+    last = reading.output(last_output)
+    if not (last.ndim == head_in.ndim > 2 and last.shape[1::-1] == head_in.shape[:2] != last.shape[:2]):
+        return None
+    reading = replace(reading, layout="time")
+    head = find_head(probe.io, reading.output(last_output), head_in, probe.unembed)
+    return None if head is None else (head, reading)
+
+
+def _collapsed(probe, layers, reading, last_output, head_in):
+    """Several streams, first axis, that the model collapses in plain code (Gemma-3n's AltUp)."""
+    collapse = find_collapse(reading.output(last_output), head_in, probe.module_calls())
+    if collapse is None:
+        return None
+    reading = replace(reading, layout="streams")
+    head = find_head(probe.io, reading.output(last_output), head_in, probe.unembed, collapse)
+    return None if head is None else (head, reading)
+
+
+def _split(probe, layers, reading, last_output, head_in):
+    """A stream that each block passes on as several tensors of one shape (Reformer's reversible
+    pair): the order of the last call's output tensors whose concatenation a chain of modules maps
+    to the unembedding's input, and the matching order of the block's arguments (from what the
+    last call read of the call before)."""
+    calls = probe.calls_of(layers)
+    if len(calls) < 2:
+        return None
+    outs, before = output_tensors(calls[-1].output), output_tensors(calls[-2].output)
+    ins = input_tensors(calls[-1].args, calls[-1].kwargs)
+    alike = [i for i, t in enumerate(outs) if t.shape == outs[0].shape]
+    if not 2 <= len(alike) <= 4 or len(before) != len(outs) or outs[0].shape[:-1] != head_in.shape[:-1]:
+        return None
+    for order in permutations(alike):
+        head = find_head(probe.io, torch.cat([outs[i] for i in order], dim=-1), head_in, probe.unembed)
+        if head is None:
+            continue
+        inputs = [next((j for j, t in enumerate(ins) if same(t, before[i])), None) for i in order]
+        if None in inputs or len(set(inputs)) < len(inputs):
+            return None
+        reading = replace(reading, outputs=tuple(order), inputs=tuple(inputs))
+        if not all(continues(reading, a, b) for a, b in zip(calls, calls[1:])):
+            return None  # every call must read the whole stream the one before wrote
+        return head, reading
+    return None
+
+
+#: How :func:`find_parts` looks for the head, in order.
+_HEAD_SEARCHES = (_direct, _prepended, _time_first, _split, _collapsed)
+
+
+def _drop(x: Tensor | None, seq: int, extra: int) -> Tensor | None:
+    """``x`` without its first ``extra`` positions, if it runs over the blocks' ``seq`` positions."""
+    return x[:, extra:] if x is not None and x.ndim > 2 and x.shape[1] == seq else x
+
+
+def _position_tables(model: nn.Module, first: Probe, probe_ids: Tensor) -> tuple[nn.Module, ...]:
     """Absolute position embeddings the model builds from the sequence length alone: modules whose
     output, ``d_model`` wide, varies along the sequence but is the same for other tokens at other
     ``position_ids``. (Rotary tables built that way need nothing: they encode relative positions.)"""
     seq, d_model = probe_ids.shape[-1], first.unembed.weight.shape[1]
     if seq < 2:
         return ()
-    second = _Probe(model, first.unembed)
+    second = Probe(model, first.unembed)
     shifted = torch.arange(3, 3 + seq, device=probe_ids.device).expand_as(probe_ids)
     with second.hooks():
         model(input_ids=probe_ids.flip(-1), position_ids=shifted, use_cache=False)
@@ -287,7 +276,7 @@ def _position_tables(model: nn.Module, first: _Probe, probe_ids: Tensor) -> tupl
             and a.ndim >= 2
             and a.shape[-2] == seq
             and a.shape[-1] == d_model != seq
-            and _same(a, b[0])
+            and same(a, b[0])
             and not torch.equal(a, a[..., :1, :].expand_as(a))
             and module not in found
         ):
@@ -330,25 +319,6 @@ def _text_config(model: nn.Module):
     if config is not None and hasattr(config, "get_text_config"):
         return config.get_text_config()
     return config
-
-
-def _first(output):
-    """A module's main output: the first item of a tuple or list (anything else as it is)."""
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-def _float(x) -> Tensor | None:
-    return x if isinstance(x, Tensor) and x.is_floating_point() else None
-
-
-def _same(a, b) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and a.device == b.device
-        and torch.equal(a, b)
-    )
 
 
 __all__ = ["HeadTransform", "LensParts", "find_layers", "find_parts", "find_unembed", "guess_final_norm"]
