@@ -266,9 +266,7 @@ class LogitLens(nn.Module):
 
             energy(h) = d_model * mean_v (û_v · n̂)²  =  d_model * n̂ᵀ C n̂,   C = mean_v û_v û_vᵀ
 
-        1 means "as aligned with the vocabulary as a random direction"; above 1, the vector lies
-        more in the span the unembedding reads; 0, orthogonal to every token.
-
+        1: as aligned with the vocabulary as a random direction; 0: orthogonal to every token.
         ``"wendler2024"`` (the published notebooks): the rows are first multiplied by the final
         norm's gain ``g`` (``ũ_v = (u_v ⊙ g) / |u_v ⊙ g|``), the raw residual is scaled to unit
         length (``ĥ``), and the root-mean-square cosine is divided by the root-mean-square cosine
@@ -277,9 +275,8 @@ class LogitLens(nn.Module):
             energy(h) = sqrt(mean_v (ũ_v · ĥ)²) / sqrt(mean_{v,w} (ũ_v · ũ_w)²)
                       = sqrt(ĥᵀ C̃ ĥ) / ‖C̃‖_F,   C̃ = mean_v ũ_v ũ_vᵀ
 
-        The two share no scale (a random direction has 1 under the first, about
-        ``1 / (sqrt(d_model) ‖C̃‖_F)`` under the second); a result records which one it holds. The
-        second is undefined (NaN) for a residual of several streams (hyper-connections).
+        The two share no scale; a result records which one it holds. The second is NaN for a
+        residual of several streams (hyper-connections).
         """
         if definition not in ENERGIES:
             raise ValueError(f"unknown energy definition {definition!r}; use one of {ENERGIES}")
