@@ -8,6 +8,7 @@ from pathlib import Path
 import latentlang
 from latentlang.experiments import run_task, write_outputs
 from latentlang.measures import key_numbers
+from latentlang.runs import OtherRunError, clear_run
 
 README = Path(__file__).resolve().parent.parent / "figures" / "README.md"
 
@@ -25,9 +26,19 @@ def parser(doc: str) -> argparse.ArgumentParser:
 def run_into(config, lm, out: Path) -> dict:
     """Run ``config`` on ``lm`` with outputs in ``out``; return the run's key numbers."""
     config.out = str(out)
-    result = run_task(config, lm=lm)
+    result = fresh_run(config, lm)
     write_outputs(result, out, ci=config.ci)
     return key_numbers(result)
+
+
+def fresh_run(config, lm):
+    """:func:`run_task`, first clearing ``config.out`` if it holds a run with other settings (a
+    figure folder made by an older version): scripts regenerate figures with the current code."""
+    try:
+        return run_task(config, lm=lm)
+    except OtherRunError:
+        clear_run(config.out)
+        return run_task(config, lm=lm)
 
 
 def numbers_table(rows: list[dict], name: str) -> str:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import parser, update_readme
+from _common import fresh_run, parser, update_readme
 from matplotlib.figure import Figure
 
 import latentlang
-from latentlang.experiments import TranslationConfig, run_task, write_outputs
+from latentlang.experiments import TranslationConfig, write_outputs
 from latentlang.plots import language_colors, save_figure
 
 PROTOCOLS = ("latentlang", "wendler2024")
@@ -50,7 +50,7 @@ def main() -> None:
                 batch_size=args.batch_size,
                 out=str(folder),
             )
-            results[src, protocol] = run_task(config, lm=lm)
+            results[src, protocol] = fresh_run(config, lm)
             write_outputs(results[src, protocol], folder)
     save_figure(english_by_protocol(results, args.sources.split(",")), out / "english_by_protocol")
     summaries = [r.summary().assign(pair=f"{src}-zh", protocol=p) for (src, p), r in results.items()]

@@ -41,6 +41,19 @@ class Result(Protocol):
 R = TypeVar("R", bound=Result)
 
 
+class OtherRunError(LatentLangError):
+    """The output folder holds a run with other settings (so it is neither resumed nor reused)."""
+
+
+def clear_run(out_dir: str | Path) -> None:
+    """Delete a run folder's record, finished result and parts (its other outputs stay), so the
+    folder can take a new run. For scripts that regenerate figures; users choose another folder."""
+    out_dir = Path(out_dir)
+    for name in ("run.json", RESULT_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "parts", ignore_errors=True)
+
+
 def fingerprint(settings: dict, items: list) -> str:
     """A short hash of the settings and of every item (prompt texts and answers)."""
     payload = json.dumps([settings, items], ensure_ascii=False, sort_keys=True, default=str)
@@ -74,7 +87,7 @@ def run_batches(
     if out_dir is not None and (out_dir / RESULT_FILE).is_file():
         finished = result_class.load(out_dir / RESULT_FILE)
         if getattr(finished, "meta", {}).get("fingerprint") != meta["fingerprint"]:
-            raise LatentLangError(
+            raise OtherRunError(
                 f"{out_dir / RESULT_FILE} is the result of a run with other settings (or another latentlang "
                 "version); use another --out folder or delete that file"
             )
@@ -134,7 +147,7 @@ def _claim(out_dir: Path, meta: dict) -> Path:
     if record.is_file():
         previous = json.loads(record.read_text())
         if previous.get("fingerprint") != meta["fingerprint"]:
-            raise LatentLangError(
+            raise OtherRunError(
                 f"{out_dir} holds a run with other settings (model, task, data, languages or "
                 "latentlang version); use another --out folder or delete that one"
             )

@@ -117,3 +117,19 @@ def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(
     small = run_prompts(lm, prompts, ["en", "fr", "zh"], batch_size=3, progress=False)
     assert max(sizes[1:]) == 3
     np.testing.assert_allclose(auto.probs, small.probs, atol=1e-5)
+
+
+def test_a_folder_of_another_run_is_refused_until_cleared(tmp_path):
+    from latentlang.runs import OtherRunError, clear_run
+
+    def compute(indices):
+        return Squares(np.array(indices), {})
+
+    out = tmp_path / "run"
+    run_batches(4, 2, compute, Squares, {"fingerprint": "f"}, out, progress=False)
+    (out / "summary.csv").write_text("kept")
+    with pytest.raises(OtherRunError, match="other settings"):
+        run_batches(4, 2, compute, Squares, {"fingerprint": "g"}, out, progress=False)
+    clear_run(out)
+    again = run_batches(3, 2, compute, Squares, {"fingerprint": "g"}, out, progress=False)
+    assert again.values.tolist() == [0, 1, 2] and (out / "summary.csv").read_text() == "kept"
