@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from latentlang.reading import first_tensor
+from latentlang.reading import first_tensor, same
 
 #: The longest chain of modules searched for between the last block and the unembedding.
 MAX_CHAIN = 4
@@ -116,7 +116,7 @@ def find_head(
     start = collapse(last) if collapse is not None else last
     first = [collapse] if collapse is not None else []
     stream_shape = tuple(last.shape[2:]) if last.ndim > 3 else None
-    if _same(start, target):
+    if same(start, target):
         return HeadTransform(first, unembed, stream_shape) if first else nn.Identity()
     contains = {id(m): any(sub is unembed for sub in m.modules()) for m, _, _ in calls}
     chain, scale = None, 1.0
@@ -144,13 +144,13 @@ def _chain(calls, contains, value, target, length, used, exact):
     before returned, the last returning ``target`` (or, unless ``exact``, a multiple of it)."""
     for call in calls:
         module, inp, out = call
-        if id(module) in used or not _same(inp, value):
+        if id(module) in used or not same(inp, value):
             continue
         out = _output_of(call, calls, contains, target)
-        if out is None or _same(out, value):  # no output, or a no-op such as dropout in eval
+        if out is None or same(out, value):  # no output, or a no-op such as dropout in eval
             continue
         if length == 1:
-            if _same(out, target) or (not exact and _multiple(out, target)):
+            if same(out, target) or (not exact and _multiple(out, target)):
                 return [call]
         elif not contains[id(module)]:
             rest = _chain(calls, contains, out, target, length - 1, used | {id(module)}, exact)
@@ -174,16 +174,6 @@ def _multiple(a: Tensor, b: Tensor) -> bool:
     c = (a * b).sum() / denominator
     rtol = max(1e-5, 4 * torch.finfo(b.dtype).eps)  # x / s and x * (1 / s) round differently
     return bool(c != 1 and torch.allclose(a * c, b, rtol=rtol, atol=rtol * float(b.abs().max())))
-
-
-def _same(a, b) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and a.device == b.device
-        and torch.equal(a, b)
-    )
 
 
 def fit_token_scale(unembed: nn.Module, head_in: Tensor, head_out: Tensor) -> Tensor | None:

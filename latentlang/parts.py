@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 from latentlang.errors import LatentLangError
 from latentlang.head import HeadTransform, find_head, fit_output_transform, fit_token_scale
-from latentlang.probe import Probe, continues, same
-from latentlang.reading import PLAIN, Reading, input_tensors, output_tensors
+from latentlang.probe import Probe, continues
+from latentlang.reading import PLAIN, Reading, input_tensors, output_tensors, same
 from latentlang.streams import find_collapse
 
 

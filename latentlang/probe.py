@@ -11,11 +11,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 from latentlang.errors import LatentLangError
-from latentlang.reading import Reading
+from latentlang.reading import Reading, same
 
 
 class Call(NamedTuple):
@@ -213,13 +212,3 @@ def first_output(output):
 
 def as_float(x) -> Tensor | None:
     return x if isinstance(x, Tensor) and x.is_floating_point() else None
-
-
-def same(a, b) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and a.device == b.device
-        and torch.equal(a, b)
-    )

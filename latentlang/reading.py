@@ -102,3 +102,14 @@ def first_tensor(output) -> Tensor:
     """A block's hidden state: older transformers versions (and some models still) return
     ``(hidden, ...)`` tuples or lists."""
     return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def same(a, b) -> bool:
+    """Whether ``a`` and ``b`` are the same tensor values (shape, device and every element)."""
+    return (
+        isinstance(a, Tensor)
+        and isinstance(b, Tensor)
+        and a.shape == b.shape
+        and a.device == b.device
+        and torch.equal(a, b)
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from latentlang.probe import same
+from latentlang.reading import same
 
 
 class AltUpCollapse(nn.Module):

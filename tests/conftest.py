@@ -144,3 +144,37 @@ def gemma():
     import latentlang
 
     return latentlang.load_model("gemma-3-270m", device="cpu", dtype="float32")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Runs without --out write into runs/ of the working folder: keep that in the test's own."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory):
+    from published_layout import write_published
+
+    folder = tmp_path_factory.mktemp("langs")
+    write_published(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sp_model_dir(tmp_path_factory):
+    """A tiny random Llama with a SentencePiece-style tokenizer (``▁``, byte fallback)."""
+    from published_layout import CONCEPTS
+
+    corpus = [" ".join(c) for c in CONCEPTS] * 8 + ['Français: "chien" - 中文: "狗"\n'] * 4
+    path = tmp_path_factory.mktemp("tiny-sp")
+    save_tiny_llama(path, tiny_sp_tokenizer(corpus))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sp_model(sp_model_dir):
+    from latentlang.loading import load_model
+
+    return load_model(str(sp_model_dir), device="cpu", dtype="float32")

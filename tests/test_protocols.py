@@ -1,8 +1,8 @@
 """The ``wendler2024`` protocol reproduces the published notebooks: their concept sets, prompts and
 token ids, and per-layer means of a one-prompt-at-a-time reference computation.
 
-The fixture is a small folder in the published ``data/langs/{lang}/clean.csv`` layout (written here,
-with the awkward rows real data has); the references restate the notebooks' procedure step by step
+The fixture is a small folder in the published ``data/langs/{lang}/clean.csv`` layout
+(tests/published_layout.py); the references restate the notebooks' procedure step by step
 (``Translation.ipynb``, ``Cloze.ipynb`` of epfl-dlab/llm-latent-language).
 """
 
@@ -10,105 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import save_tiny_llama, tiny_sp_tokenizer
+from published_layout import CONCEPTS
 from test_lens_readout import notebook_energy
 from test_tokens import notebook_token_ids
 
 from latentlang.cli import main
-from latentlang.datasets import load_cloze, load_words
 from latentlang.errors import LatentLangError
 from latentlang.experiments import ClozeConfig, RepetitionConfig, TranslationConfig, run_task
-from latentlang.loading import load_model
-from latentlang.tasks import cloze_prompts, translation_prompts
 
+pytestmark = pytest.mark.usefixtures("in_tmp")
 NAMES = {"fr": "Français", "de": "Deutsch", "ru": "Русский", "en": "English", "zh": "中文"}
-#: en, de, fr, ru, zh. "hand"/"Hand" meets the substring filter; fr words starting like English
-#: (chat/cat, montagne/mountain) stay under the notebooks' rule (target zh) but not latentlang's.
-CONCEPTS = [
-    ("dog", "Hund", "chien", "собака", "狗"),
-    ("cat", "Katze", "chat", "кошка", "猫"),
-    ("sun", "Sonne", "soleil", "солнце", "太阳"),
-    ("moon", "Mond", "lune", "луна", "月亮"),
-    ("water", "Wasser", "eau", "вода", "水"),
-    ("fire", "Feuer", "feu", "огонь", "火"),
-    ("tree", "Baum", "arbre", "дерево", "树"),
-    ("house", "Haus", "maison", "дом", "房子"),
-    ("book", "Buch", "livre", "книга", "书"),
-    ("hand", "Hand", "main", "рука", "手"),
-    ("mountain", "Berg", "montagne", "гора", "山"),
-    ("flower", "Blume", "fleur", "цветок", "花"),
-    ("bird", "Vogel", "oiseau", "птица", "鸟"),
-    ("fish", "Fisch", "poisson", "рыба", "鱼"),
-    ("apple", "Apfel", "pomme", "яблоко", "苹果"),
-    ("bread", "Brot", "pain", "хлеб", "面包"),
-]
-LANGS = ["en", "de", "fr", "ru", "zh"]
-ANSWER = {"en": "Answer", "de": "Antwort", "fr": "Réponse", "ru": "Ответ", "zh": "答案"}
-
-
-def _cloze(lang: str, word: str, i: int) -> str:
-    """A masked sentence in the published shapes: ``"___"``, zh's ``"_"`` and full-width colon,
-    an answer in single quotes (de) and nested quotes (fr)."""
-    if lang == "zh":
-        return f'"_"是第{i}个东西。答案："{word}"。'
-    if lang == "de" and i == 3:
-        return f"Ein \"___\" ist Ding {i}. Antwort: '{word}'."
-    if lang == "fr" and i == 4:
-        return f'"Un "___" est la chose {i}". Réponse : le "{word}"".'
-    return f'A "___" is thing number {i}. {ANSWER[lang]}: "{word}".'
-
-
-def write_published(folder) -> None:
-    """The fixture folder: each language's rows in its own order, ru without "apple", de with an
-    empty cell, en's file without "bread"."""
-    for j, lang in enumerate(LANGS):
-        rows = [
-            c
-            for c in CONCEPTS
-            if not (lang == "ru" and c[0] == "apple") and not (lang == "en" and c[0] == "bread")
-        ]
-        rows = rows[j:] + rows[:j]  # another order per file
-        words = [c[LANGS.index(lang)] for c in rows]
-        if lang == "de":
-            words[5] = ""  # a malformed row: no translation
-        frame = pd.DataFrame(
-            {
-                "lang": lang,
-                "word_original": [c[0] for c in rows],
-                "word_translation": words,
-                "blank_prompt_translation_masked": [_cloze(lang, w, i) for i, w in enumerate(words)],
-            }
-        )
-        (folder / lang).mkdir(parents=True)
-        frame.to_csv(folder / lang / "clean.csv", index=False)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Runs without --out write into runs/ of the working folder: keep that in the test's own."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("langs")
-    write_published(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def sp_model_dir(tmp_path_factory):
-    """A tiny random Llama with a SentencePiece-style tokenizer (``▁``, byte fallback)."""
-    corpus = [" ".join(c) for c in CONCEPTS] * 8 + ['Français: "chien" - 中文: "狗"\n'] * 4
-    path = tmp_path_factory.mktemp("tiny-sp")
-    save_tiny_llama(path, tiny_sp_tokenizer(corpus))
-    return path
-
-
-@pytest.fixture(scope="module")
-def sp_model(sp_model_dir):
-    return load_model(str(sp_model_dir), device="cpu", dtype="float32")
 
 
 def _notebook_read(folder, lang):
@@ -367,70 +278,3 @@ def test_protocol_options_that_do_not_fit_are_refused(sp_model):
     config = ClozeConfig(lang="fr", protocol="wendler2024")
     assert (config.n_shots, config.seed, config.ci) == (2, 42, "normal")
     assert (TranslationConfig(src="fr", tgt="zh").seed, TranslationConfig(src="fr", tgt="zh").ci) == (0, "t")
-
-
-def test_published_cloze_rows_are_tolerated(published):
-    """zh's "_" blank, de's single-quoted answer and fr's nested quotes are all usable; a row with
-    an empty cell is skipped and counted."""
-    sentences = load_cloze(published)
-    words = load_words(published)
-    for lang in ["zh", "de", "fr", "ru", "en"]:
-        prompts = cloze_prompts(sentences, words, lang)
-        assert len(prompts) >= 14, lang
-        for p in prompts:
-            query = p.text.splitlines()[-1]
-            assert query.endswith('"') and p.answers[lang] not in query, (lang, query)
-    de = cloze_prompts(sentences, words, "de")
-    assert [d.reason for d in de.dropped] == ["malformed row"]
-    fr = cloze_prompts(sentences, words, "fr")
-    nested = next(p for p in fr if "est la chose 4" in p.text.splitlines()[-1])
-    assert nested.text.endswith('Réponse : le "')  # up to the quoted answer, its article kept
-    single = next(p for p in de if "ist Ding 3" in p.text.splitlines()[-1])
-    assert single.text.endswith('Antwort: "')  # the answer is not in double quotes: cut at the marker
-
-
-def test_wendler_words_keep_each_file_and_its_order(published):
-    words = load_words(published)
-    assert words.files is not None and [d.reason for d in words.skipped] == ["malformed row"]
-    rows = words.paper_rows("fr", "zh")
-    zh_file = pd.read_csv(published / "zh" / "clean.csv")
-    assert list(rows["en"]) == [e for e in zh_file["word_original"] if e in set(rows["en"])]
-    assert "apple" not in set(words.paper_rows("ru", "zh")["en"])  # ru has no apple
-    assert "bread" not in set(words.paper_rows("en", "zh")["en"])  # en's file lacks bread
-    assert "bread" in set(words.paper_rows("fr", "zh")["en"])  # English is the key otherwise
-    prompts = translation_prompts(words, "fr", "zh", protocol="wendler2024")
-    assert prompts[0].text.count("\n") == 4 and len(prompts) == len(rows)
-
-
-def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_path, capsys, monkeypatch):
-    from latentlang import study
-
-    out = tmp_path / "repro"
-    args = ["reproduce", "wendler2024", "--quiet", "--data", str(published), "--model", str(sp_model_dir)]
-    args += ["--langs", "en,fr,zh", "--tasks", "translation", "--out", str(out)]
-    assert main(args) == 0, capsys.readouterr().err
-    table = pd.read_csv(out / "n.csv")
-    pairs = {f"translation-{s}-{t}" for s in "en fr zh".split() for t in "en fr zh".split() if s != t}
-    pooled = {"translation-to-en", "translation-to-fr", "translation-to-zh"}
-    assert set(table["run"]) == pairs | pooled
-    by_run = table.set_index("run")
-    # The paper pools the non-English sources: English's own pair is not part of it.
-    assert by_run.loc["translation-to-zh", "n"] == by_run.loc["translation-fr-zh", "n"]
-    to_en = by_run.loc[["translation-fr-en", "translation-zh-en"], "n"].sum()
-    assert by_run.loc["translation-to-en", "n"] == to_en
-    for run in pairs:
-        assert (out / run / "dataset.csv").is_file() and (out / run / "dropped.csv").is_file(), run
-    assert (out / "translation-to-zh" / "latent_language.png").is_file()
-    assert (table["n_single"] <= table["n"]).all()
-
-    def no_recompute(*_args, **_kwargs):
-        raise AssertionError("a finished run was computed again")
-
-    monkeypatch.setattr(study, "_run_batch", no_recompute)
-    assert main(args) == 0  # every run is finished: loaded, not recomputed
-    pd.testing.assert_frame_equal(pd.read_csv(out / "n.csv"), table)
-
-
-def test_reproduce_needs_the_data_folder(capsys):
-    assert main(["reproduce", "wendler2024", "--data", "/no/such/folder"]) == 2
-    assert "is not a folder" in capsys.readouterr().err
