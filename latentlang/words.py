@@ -29,8 +29,6 @@ from latentlang.languages import check_language
 
 SHIPPED = "words.csv"
 SHIPPED_CLOZE = "cloze.csv"
-#: How the shipped cloze sentences mark the masked word.
-BLANK = '"___"'
 #: Any run of underscores marks a blank (``"_"`` in the published Chinese sentences).
 BLANK_PATTERN = re.compile(r"_+")
 #: Columns of a cloze table (``problem`` is empty for a usable row, else why it cannot be used).
