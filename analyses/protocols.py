@@ -55,7 +55,7 @@ def main() -> None:
     save_figure(english_by_protocol(results, args.sources.split(",")), out / "english_by_protocol")
     summaries = [r.summary().assign(pair=f"{src}-zh", protocol=p) for (src, p), r in results.items()]
     pd.concat(summaries).to_csv(out / "summary.csv", index=False)
-    text = table(results)
+    text = table(results) + "\n\n" + english_gaps(results)
     if args.published:
         theirs = list(pd.read_csv(args.published)["prompt"])
         ours = list(results["de", "wendler2024"].dataset()["prompt"])
@@ -96,6 +96,15 @@ def english_by_protocol(results: dict, sources: list[str]) -> Figure:
     axes[0].legend(frameon=False, fontsize=7, loc="upper left")
     fig.suptitle(f"{ours.meta['model']}: English under the two protocols, Wendler et al.'s data", fontsize=10)
     return fig
+
+
+def english_gaps(results: dict) -> str:
+    """Per pair, the largest difference between the two protocols' mean P(en) over the layers."""
+    gaps = []
+    for src in dict.fromkeys(s for s, _ in results):
+        ours, theirs = (results[src, p].probs[:, :, 0].mean(0) for p in PROTOCOLS)
+        gaps.append(f"{src}→zh {np.abs(ours - theirs).max():.4f}")
+    return "Largest difference in mean P(en) between the protocols, over all layers: " + ", ".join(gaps) + "."
 
 
 def table(results: dict) -> str:
