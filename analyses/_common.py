@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import latentlang
-from latentlang.experiments import run_task, write_outputs
-from latentlang.measures import key_numbers
-from latentlang.runs import OtherRunError, clear_run
+from latentlang.config import split_list
+from latentlang.outputs.files import write_outputs
+from latentlang.results.measures import key_numbers
+from latentlang.studies.latent import run_task
+from latentlang.studies.runner import OtherRunError, clear_run
 
 README = Path(__file__).resolve().parent.parent / "figures" / "README.md"
 
@@ -27,7 +29,7 @@ def run_into(config, lm, out: Path) -> dict:
     """Run ``config`` on ``lm`` with outputs in ``out``; return the run's key numbers."""
     config.out = str(out)
     result = fresh_run(config, lm)
-    write_outputs(result, out, ci=config.ci)
+    write_outputs(result, out)
     return key_numbers(result)
 
 
@@ -87,7 +89,7 @@ def per_language(config_class, section: str, doc: str, default_langs: str = "de,
     """Run a one-language task (repetition, cloze) for each of ``--langs`` into
     figures/TASK-LANG/ and write the numbers into the README's ``section``."""
     options = parser(doc)
-    options.add_argument("--langs", default=default_langs, help="comma-separated languages")
+    options.add_argument("--langs", type=split_list, default=default_langs, help="comma-separated languages")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
     rows = [
@@ -96,6 +98,6 @@ def per_language(config_class, section: str, doc: str, default_langs: str = "de,
             lm,
             Path(args.out) / f"{config_class.TASK}-{lang}",
         )
-        for lang in args.langs.split(",")
+        for lang in args.langs
     ]
     update_readme(section, numbers_table(rows, "language"))

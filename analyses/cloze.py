@@ -7,7 +7,7 @@ Writes figures/cloze-LANG/ for each language and the measured numbers into figur
 
 from _common import per_language
 
-from latentlang.experiments import ClozeConfig
+from latentlang.studies.latent import ClozeConfig
 
 if __name__ == "__main__":
     per_language(ClozeConfig, "cloze", __doc__)

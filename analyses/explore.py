@@ -10,7 +10,7 @@ import _browser
 from _common import parser, update_readme
 
 import latentlang
-from latentlang.tasks import translation_prompts
+from latentlang.studies.prompts import translation_prompts
 
 
 def main() -> None:
@@ -19,9 +19,9 @@ def main() -> None:
     prompt = next(
         p for p in translation_prompts(latentlang.load_words(), "fr", "zh", n_shots=2) if p.concept == "dog"
     )
-    grid = lm.explore(prompt.text)
+    grid = latentlang.explore(prompt.text, lm)
     out = Path(args.out) / "explore"
-    page = grid.to_html(out / "explore.html", last=16)
+    page = latentlang.save_html(grid, out / "explore.html", last=16)
     # Hover the last position at the layer where a word (not punctuation) is most confidently decoded.
     wordy = [i for i in range(grid.n_layers) if grid.top_labels[i, -1, 0] not in ("none", "other")]
     layer = max(wordy, key=lambda i: grid.top_probs[i, -1, 0]) if wordy else grid.n_layers - 1

@@ -12,13 +12,16 @@ from pathlib import Path
 from _common import parser, update_readme
 
 import latentlang
-from latentlang.grid import GridConfig, grid_table, run_grid
-from latentlang.plots import grid_figure, grid_summary_figure, save_figure
+from latentlang.config import split_list
+from latentlang.outputs.files import write_outputs
+from latentlang.studies.grid import GridConfig, run_grid
 
 
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--langs", default="de,fr,ru,zh,ja,en", help="comma-separated languages")
+    options.add_argument(
+        "--langs", type=split_list, default="de,fr,ru,zh,ja,en", help="comma-separated languages"
+    )
     options.add_argument("--task", default="translation")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
@@ -29,16 +32,12 @@ def main() -> None:
         batch_size=args.batch_size,
         out=f"runs/grid-{args.task}",
     )
-    results = run_grid(config, lm=lm)
-    table = grid_table(results)
-    out = Path(args.out) / f"grid-{args.task}"
-    out.mkdir(parents=True, exist_ok=True)
-    table.drop(columns=["entropy_bits"]).to_csv(out / "grid.csv", index=False)
-    for name, fig in (("grid", grid_figure(results)), ("grid_summary", grid_summary_figure(table))):
-        save_figure(fig, out / name, dpi=170)
+    result = run_grid(config, lm=lm)
+    write_outputs(result, Path(args.out) / f"grid-{args.task}")
+    table = result.table()
     finite = table.dropna(subset=["takeover_layer"])
     lines = [
-        f"{len(table)} pairs of {args.langs}; the target leads for good from layer "
+        f"{len(table)} pairs of {','.join(args.langs)}; the target leads for good from layer "
         f"{finite.takeover_layer.min():.0f}–{finite.takeover_layer.max():.0f} "
         f"(median {finite.takeover_layer.median():.0f}; never in {len(table) - len(finite)} pairs: "
         f"{', '.join(table[table.takeover_layer.isna()].cell.str.removeprefix(args.task + '-')) or 'none'}).",

@@ -12,14 +12,15 @@ from pathlib import Path
 from _common import numbers_table, parser, run_into, update_readme
 
 import latentlang
-from latentlang.experiments import TranslationConfig
+from latentlang.config import split_list
+from latentlang.studies.latent import TranslationConfig
 
 
 def main() -> None:
     options = parser(__doc__)
     options.add_argument("--src", default="fr")
     options.add_argument("--tgt", default="zh")
-    options.add_argument("--latent", default="en,ja")
+    options.add_argument("--latent", type=split_list, default="en,ja")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
     config = TranslationConfig(
@@ -30,9 +31,7 @@ def main() -> None:
         model=args.model,
         batch_size=args.batch_size,
     )
-    row = run_into(
-        config, lm, Path(args.out) / f"latent-{args.latent.replace(',', '-')}-{args.src}-{args.tgt}"
-    )
+    row = run_into(config, lm, Path(args.out) / f"latent-{'-'.join(args.latent)}-{args.src}-{args.tgt}")
     update_readme("latent-languages", numbers_table([row], "pair"))
 
 

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from _common import parser, update_readme
 
-from latentlang.leakage import LeakageConfig, run_leakage
-from latentlang.leakage.outputs import leakage_numbers, write_outputs
+from latentlang.config import split_list
+from latentlang.outputs.files import write_outputs
+from latentlang.results.leakage import leakage_numbers
+from latentlang.studies.leakage import LeakageConfig, run_leakage
 
 
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--models", default="gemma-3-270m,smollm2-135m-instruct")
-    options.add_argument("--langs", default="en,ar,fa,tr,zh")
-    options.add_argument("--framings", default="neutral,personal,observer")
+    options.add_argument("--models", type=split_list, default="gemma-3-270m,smollm2-135m-instruct")
+    options.add_argument("--langs", type=split_list, default="en,ar,fa,tr,zh")
+    options.add_argument("--framings", type=split_list, default="neutral,personal,observer")
     args = options.parse_args()
     header = [
         "model",
@@ -34,7 +36,7 @@ def main() -> None:
         "JS to en, last layer (bits)",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for model in args.models.split(","):
+    for model in args.models:
         out = Path(args.out) / f"leakage-{model}"
         config = LeakageConfig(
             model=model,
@@ -45,8 +47,8 @@ def main() -> None:
             out=str(out),
         )
         result = run_leakage(config)
-        write_outputs(result, out, config.threshold, config.min_mass)
-        for lang, n in leakage_numbers(result, config.threshold, config.min_mass).items():
+        write_outputs(result, out)
+        for lang, n in leakage_numbers(result).items():
             lines.append(
                 f"| {model} | {lang} | {n['items']} | {n['refused']} | {n['refused_leak_last']} / "
                 f"{n['refused_leak_any']} | {n['no_option']} | "

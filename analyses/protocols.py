@@ -22,8 +22,10 @@ from _common import fresh_run, parser, update_readme
 from matplotlib.figure import Figure
 
 import latentlang
-from latentlang.experiments import TranslationConfig, write_outputs
-from latentlang.plots import language_colors, save_figure
+from latentlang.language.codes import language_colors
+from latentlang.outputs.files import write_outputs
+from latentlang.outputs.style import save_figure
+from latentlang.studies.latent import TranslationConfig
 
 PROTOCOLS = ("latentlang", "wendler2024")
 

@@ -7,7 +7,7 @@ Writes figures/repetition-LANG/ for each language and the measured numbers into 
 
 from _common import per_language
 
-from latentlang.experiments import RepetitionConfig
+from latentlang.studies.latent import RepetitionConfig
 
 if __name__ == "__main__":
     per_language(RepetitionConfig, "repetition", __doc__)

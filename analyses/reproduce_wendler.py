@@ -16,7 +16,8 @@ import pandas as pd
 from _common import parser, update_readme
 
 import latentlang
-from latentlang.reproduce import ReproduceConfig, reproduce
+from latentlang.outputs.files import write_outputs
+from latentlang.studies.reproduce import ReproduceConfig, reproduce
 
 #: Concepts per run as the paper reports them (Wendler et al., 2024, Tables 1-4; Llama-2):
 #: translation SRC→TGT, repetition and cloze per language, and the pooled non-English sources.
@@ -73,7 +74,9 @@ def main() -> None:
     config = ReproduceConfig(
         study="wendler2024", data=args.data, model=args.model, out=args.runs, batch_size=args.batch_size
     )
-    table = reproduce(config, lm=lm)
+    result = reproduce(config, lm=lm)
+    write_outputs(result, config.out)
+    table = result.counts
     out = Path(args.out) / "wendler2024"
     for name in KEEP:
         target = out / name.replace("/", "_")

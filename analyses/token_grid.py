@@ -9,9 +9,10 @@ from pathlib import Path
 from _common import parser, update_readme
 
 import latentlang
-from latentlang.plots import save_figure, token_grid_figure
-from latentlang.tasks import translation_prompts
-from latentlang.token_grid import token_grid
+from latentlang.outputs.style import save_figure
+from latentlang.outputs.token_grid import token_grid_figure
+from latentlang.studies.prompts import translation_prompts
+from latentlang.studies.tokens import token_grid
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from _common import numbers_table, parser, run_into, update_readme
 
 import latentlang
-from latentlang.experiments import TranslationConfig
+from latentlang.studies.latent import TranslationConfig
 
 PAIRS = "fr-zh,de-zh,ru-zh,en-zh,fr-ja,de-fr"
 

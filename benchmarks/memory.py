@@ -3,7 +3,7 @@
 For each unembedding dtype, vocabulary size and batch, it measures the read-out of one position at
 every layer two ways, on the same random residuals and unembedding:
 
-* ``latentlang``: :meth:`latentlang.lens.LogitLens.readout` (chunked vocabulary, running
+* ``latentlang``: :meth:`latentlang.core.lens.LogitLens.readout` (chunked vocabulary, running
   log-sum-exp, entropy and top-k, token-set gather);
 * ``naive``: a full ``[batch, layer, vocab]`` float32 log-softmax, then the same token sets (the
   published notebooks' read-out, at the last position only).
@@ -24,7 +24,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from latentlang.lens import LogitLens, TokenSetIndex
+from latentlang.core.lens import LogitLens, TokenSetIndex
 
 T = TypeVar("T")
 

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 import latentlang
-from latentlang.capture import left_pad
-from latentlang.langid import language_mass
-from latentlang.lens import TokenSetIndex
+from latentlang.core.backends import left_pad
+from latentlang.core.lens import TokenSetIndex
+from latentlang.language.langid import language_mass
 
 #: Real-size architectures for GPU timing, randomly initialised (speed does not depend on weights).
 ARCHS = {
@@ -87,8 +87,8 @@ def build(args) -> tuple[latentlang.LensModel, list[list[int]], list[list[list[i
             for _ in prompts
         ]
         return lm, prompts, sets
-    from latentlang.study import prepare
-    from latentlang.tasks import translation_prompts
+    from latentlang.studies.prompts import translation_prompts
+    from latentlang.studies.readout import prepare
 
     lm = latentlang.load_model(args.model, device=args.device, dtype=args.dtype)
     tasks = translation_prompts(latentlang.load_words(), "fr", "zh", shared_demos=args.shared_prefix)
@@ -120,7 +120,7 @@ def batched(lm, prompts, sets, batch_size: int, lens: bool, share_prefix: bool =
         batch = lm.make_batch(prompts[start : start + batch_size], share_prefix)
         if not lens:
             with torch.no_grad():
-                from latentlang.capture import forward_kwargs
+                from latentlang.core.backends import forward_kwargs
 
                 lm.model(**forward_kwargs(lm.model, batch)[0])
             continue
@@ -138,7 +138,7 @@ def stage_memory(lm, prompts, sets, batch_size: int) -> dict[str, int]:
     ``[batch, layer, vocab]`` log-softmax read-out (the notebooks' way) on the same residuals."""
     from memory import naive_readout, peak_bytes
 
-    from latentlang.capture import forward_kwargs
+    from latentlang.core.backends import forward_kwargs
 
     batch = lm.make_batch(prompts[:batch_size])
     index = TokenSetIndex.from_lists(sets[:batch_size], lm.device)

@@ -9,53 +9,65 @@ in English, in the source language and in the target language.
 >>> result = latentlang.run_task(                                   # doctest: +SKIP
 ...     latentlang.TranslationConfig(src="fr", tgt="zh"), lm=lm)
 >>> result.summary().head()                                         # doctest: +SKIP
+
+The names below are imported on first use, so ``import latentlang`` (or loading a saved result)
+does not import torch, transformers or matplotlib until they are needed.
 """
 
-__version__ = "0.1.0"
+import importlib
 
-from latentlang.datasets import load_cloze, load_words  # noqa: E402
-from latentlang.errors import LatentLangError  # noqa: E402
-from latentlang.experiments import (  # noqa: E402
-    ClozeConfig,
-    RepetitionConfig,
-    TranslationConfig,
-    run_task,
-)
-from latentlang.lens import LensReadout, LogitLens, TokenSetIndex  # noqa: E402
-from latentlang.loading import DEFAULT_MODEL, load_model  # noqa: E402
-from latentlang.models import LensModel  # noqa: E402
-from latentlang.results import LensResult  # noqa: E402
-from latentlang.tasks import (  # noqa: E402
-    PromptSet,
-    TaskPrompt,
-    cloze_prompts,
-    repetition_prompts,
-    translation_prompts,
-)
-from latentlang.token_grid import TokenGrid, explore  # noqa: E402
-from latentlang.words import WordList  # noqa: E402
+from latentlang.config import package_version
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "LatentLangError",
-    "LensModel",
-    "LensReadout",
-    "LensResult",
-    "LogitLens",
-    "PromptSet",
-    "TaskPrompt",
-    "TokenSetIndex",
-    "TranslationConfig",
-    "RepetitionConfig",
-    "ClozeConfig",
-    "WordList",
-    "load_model",
-    "explore",
-    "TokenGrid",
-    "load_words",
-    "load_cloze",
-    "run_task",
-    "translation_prompts",
-    "repetition_prompts",
-    "cloze_prompts",
-]
+__version__ = package_version()
+
+#: Public name -> the module that defines it.
+_HOMES = {
+    "LatentLangError": "latentlang.errors",
+    "WordList": "latentlang.language.words",
+    "load_words": "latentlang.language.datasets",
+    "load_cloze": "latentlang.language.datasets",
+    "DEFAULT_MODEL": "latentlang.core.loading",
+    "load_model": "latentlang.core.loading",
+    "LensModel": "latentlang.core.model",
+    "LensReadout": "latentlang.core.lens",
+    "LogitLens": "latentlang.core.lens",
+    "TokenSetIndex": "latentlang.core.lens",
+    "LensResult": "latentlang.results.lens_result",
+    "LeakageResult": "latentlang.results.leakage",
+    "TokenGrid": "latentlang.results.token_grid",
+    "GridResult": "latentlang.results.sets",
+    "write_outputs": "latentlang.outputs.files",
+    "save_html": "latentlang.outputs.html",
+    "PromptSet": "latentlang.studies.prompts",
+    "TaskPrompt": "latentlang.studies.prompts",
+    "translation_prompts": "latentlang.studies.prompts",
+    "repetition_prompts": "latentlang.studies.prompts",
+    "cloze_prompts": "latentlang.studies.prompts",
+    "TranslationConfig": "latentlang.studies.latent",
+    "RepetitionConfig": "latentlang.studies.latent",
+    "ClozeConfig": "latentlang.studies.latent",
+    "run_task": "latentlang.studies.latent",
+    "run_prompts": "latentlang.studies.readout",
+    "GridConfig": "latentlang.studies.grid",
+    "run_grid": "latentlang.studies.grid",
+    "LeakageConfig": "latentlang.studies.leakage",
+    "run_leakage": "latentlang.studies.leakage",
+    "ReproduceConfig": "latentlang.studies.reproduce",
+    "reproduce": "latentlang.studies.reproduce",
+    "TokenGridConfig": "latentlang.studies.tokens",
+    "explore": "latentlang.studies.tokens",
+    "token_grid": "latentlang.studies.tokens",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'latentlang' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

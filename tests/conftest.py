@@ -1,6 +1,9 @@
 """Shared fixtures: seeded tiny random models of each architecture, a tiny tokenizer, and the real
 Gemma-3-270M (tests that load it are marked ``slow``; CI runs them too)."""
 
+import importlib
+import pkgutil
+
 import pandas as pd
 import pytest
 import torch
@@ -8,11 +11,13 @@ import transformers
 from jaxtyping import install_import_hook
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
-# Check the tensor shapes and dtypes in latentlang's annotations at run time, in every test.
+# Check the tensor shapes and dtypes in latentlang's annotations at run time, in every test: every
+# module is imported under the hook (the package imports its names lazily).
 with install_import_hook("latentlang", "beartype.beartype"):
-    import latentlang.cli  # noqa: F401
-    import latentlang.plots  # noqa: F401
-    import latentlang.study  # noqa: F401
+    import latentlang
+
+    for _module in pkgutil.walk_packages(latentlang.__path__, "latentlang."):
+        importlib.import_module(_module.name)
 
 VOCAB = 96
 _COMMON = dict(
@@ -120,7 +125,7 @@ def save_tiny_llama(path, tokenizer, n_layers: int = 2) -> None:
 @pytest.fixture(scope="session")
 def words_csv(tmp_path_factory):
     """The first 14 concepts of the shipped list, in en, fr and zh."""
-    from latentlang.datasets import load_words
+    from latentlang.language.datasets import load_words
 
     path = tmp_path_factory.mktemp("words") / "words.csv"
     load_words().table[["en", "fr", "zh"]].head(14).to_csv(path, index=False)
@@ -175,6 +180,40 @@ def sp_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sp_model(sp_model_dir):
-    from latentlang.loading import load_model
+    from latentlang.core.loading import load_model
 
     return load_model(str(sp_model_dir), device="cpu", dtype="float32")
+
+
+class BatchLog:
+    """What the runner computed: the item indices of every batch, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+        #: Interrupt (Ctrl-C) when this many batches have started.
+        self.interrupt_at: int | None = None
+        #: Fail any batch: a run that must only be loaded.
+        self.forbid = False
+
+
+@pytest.fixture
+def batches(monkeypatch) -> BatchLog:
+    """Spy on every batch any study computes (through the one runner), optionally interrupting
+    the run or forbidding any computation."""
+    from latentlang.studies import runner
+
+    log, real = BatchLog(), runner.run_batches
+
+    def spied(n_items, batch_size, compute, *args, **kwargs):
+        def spy(indices):
+            if log.forbid:
+                raise AssertionError("a finished run was computed again")
+            log.calls.append(indices)
+            if log.interrupt_at == len(log.calls):
+                raise KeyboardInterrupt
+            return compute(indices)
+
+        return real(n_items, batch_size, spy, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_batches", spied)
+    return log

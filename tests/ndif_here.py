@@ -24,7 +24,7 @@ from nnsight.tracing import globals as nnsight_globals
 from nnsight.tracing.tracer import _saves, dec, inc
 
 import latentlang
-from latentlang.experiments import TranslationConfig, run_task
+from latentlang.studies.latent import TranslationConfig, run_task
 
 NOT_ON_NDIF = ("latentlang", "jaxtyping", "beartype")
 
@@ -111,7 +111,7 @@ def main(model_dir: str, words: str, out: str) -> dict:
     for name in ("probs", "energy"):
         report[f"wendler_{name}"] = gap(getattr(wendler[0], name), getattr(wendler[1], name))
     report["same_top_ids"] = bool((results[0].top_ids == results[1].top_ids).mean() > 0.99)
-    grids = [lm.explore("chien et chat") for lm in (local, remote)]
+    grids = [latentlang.explore("chien et chat", lm) for lm in (local, remote)]
     report["grid_tokens_equal"] = bool((grids[0].top_tokens == grids[1].top_tokens).all())
     report["grid_probs"] = gap(grids[0].top_probs, grids[1].top_probs)
     batch = local.tokenize(["chien", "un chat noir"])

@@ -12,7 +12,9 @@ from conftest import tiny_model, tiny_tokenizer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analyses"))
 import _browser  # noqa: E402
 
+import latentlang  # noqa: E402
 from latentlang import LensModel  # noqa: E402
+from latentlang.outputs.html import save_html  # noqa: E402
 
 
 def test_saved_view_renders_and_hovering_shows_top_k(tmp_path):
@@ -24,8 +26,8 @@ def test_saved_view_renders_and_hovering_shows_top_k(tmp_path):
         pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver)")
     tok = tiny_tokenizer(["the dog chien chat 狗"] * 20)
     lm = LensModel.from_hf(tiny_model("gemma3", vocab_size=len(tok)), tok)
-    grid = lm.explore("the dog chien 狗 </script> <b>", top_k=4)
-    page = grid.to_html(tmp_path / "view.html")
+    grid = latentlang.explore("the dog chien 狗 </script> <b>", lm, top_k=4)
+    page = save_html(grid, tmp_path / "view.html")
     last = grid.top_probs.shape[1] - 1
     seen = _browser.hover_cell(page, f"2,{last}")
     assert seen["errors"] == []

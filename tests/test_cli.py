@@ -6,9 +6,8 @@ import pytest
 import transformers
 from conftest import save_tiny_llama
 
-from latentlang import study
 from latentlang.cli import main
-from latentlang.results import LensResult
+from latentlang.results.lens_result import LensResult
 
 
 @pytest.fixture(autouse=True)
@@ -115,42 +114,31 @@ def test_word_without_tokens(tmp_path, tiny_dir, capsys):
     assert code == 2 and "the zh word '猫' has no token" in err
 
 
-def test_interrupted_run_resumes_without_recomputing(tiny_dir, words_csv, tmp_path, capsys, monkeypatch):
+def test_interrupted_run_resumes_without_recomputing(tiny_dir, words_csv, tmp_path, capsys, batches):
     args = ["--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--batch-size", 3]
     reference_out = tmp_path / "reference"
     assert _run(capsys, *args, "--out", reference_out)[0] == 0
     reference = LensResult.load(reference_out / "result.npz")
 
-    real_batch = study._run_batch
-    calls = []
-
-    def interrupt_third(lm, prepared, indices, *rest):
-        calls.append(indices)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_batch(lm, prepared, indices, *rest)
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr(study, "_run_batch", interrupt_third)
+    batches.calls.clear()
+    batches.interrupt_at = 3
     code, _, err = _run(capsys, *args, "--out", out)
     assert code == 130 and "resume" in err
     assert len(list((out / "parts").glob("*.npz"))) == 2
     assert not (out / "result.npz").exists()
 
-    calls.clear()
-    monkeypatch.setattr(study, "_run_batch", lambda *a: calls.append(a[2]) or real_batch(*a))
+    batches.calls.clear()
+    batches.interrupt_at = None
     assert _run(capsys, *args, "--out", out)[0] == 0
-    done_first = {i for part in calls for i in part}
+    done_first = {i for part in batches.calls for i in part}
     assert min(done_first) == 6  # the two saved batches (prompts 0-5) were not recomputed
     resumed = LensResult.load(out / "result.npz")
     np.testing.assert_allclose(resumed.probs, reference.probs, rtol=1e-6)
     assert list(resumed.prompts.concept) == list(reference.prompts.concept)
     assert not (out / "parts").exists()  # the finished result replaces its parts
 
-    def must_not_run(*_):
-        raise AssertionError("a finished run was recomputed")
-
-    monkeypatch.setattr(study, "_run_batch", must_not_run)
+    batches.forbid = True
     assert _run(capsys, *args, "--out", out)[0] == 0  # a rerun of a finished run only loads it
 
 
@@ -214,12 +202,12 @@ def test_repeat_and_cloze_commands(tiny_dir, words_csv, tmp_path, capsys):
 
 
 def test_grid_reuses_one_loaded_model(tiny_dir, words_csv, tmp_path, capsys, monkeypatch):
-    import latentlang.loading
+    import latentlang.core.loading
 
     loads = []
-    real_load = latentlang.loading.load_model
+    real_load = latentlang.core.loading.load_model
     monkeypatch.setattr(
-        latentlang.loading, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k)
+        latentlang.core.loading, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k)
     )
     out = tmp_path / "grid"
     code, stdout, err = main_run(
@@ -276,11 +264,11 @@ def test_tokens_command(tiny_dir, tmp_path, capsys):
 def test_shared_demonstrations_run_through_the_prefix_cache(
     tiny_dir, words_csv, tmp_path, capsys, monkeypatch
 ):
-    import latentlang.models
+    import latentlang.core.model
 
     args = ["--src", "fr", "--tgt", "zh", "--model", tiny_dir, "--words", words_csv, "--shared-demos"]
     assert _run(capsys, *args, "--out", tmp_path / "cached")[0] == 0
-    monkeypatch.setattr(latentlang.models, "MIN_PREFIX", 10**6)  # no prompt prefix is long enough now
+    monkeypatch.setattr(latentlang.core.model, "MIN_PREFIX", 10**6)  # no prompt prefix is long enough now
     assert _run(capsys, *args, "--out", tmp_path / "plain")[0] == 0
     cached, plain = (LensResult.load(tmp_path / name / "result.npz") for name in ("cached", "plain"))
     assert cached.n_prompts == 14 - 4 - cached.meta["n_dropped"]  # the 4 demonstrations are not queried
@@ -291,7 +279,7 @@ def test_shared_demonstrations_run_through_the_prefix_cache(
 
 def test_control_is_another_concepts_words_at_the_same_prompt(tiny_dir, words_csv, tmp_path, capsys):
     from latentlang import load_model
-    from latentlang.lens import TokenSetIndex
+    from latentlang.core.lens import TokenSetIndex
 
     out = tmp_path / "out"
     assert (

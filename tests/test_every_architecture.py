@@ -25,8 +25,9 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from latentlang import LatentLangError, LensModel
-from latentlang.capture import NNsightCapture, left_pad
-from latentlang.reading import Reading
+from latentlang.core.backends import NNsightCapture
+from latentlang.core.batch import left_pad
+from latentlang.core.reading import Reading
 
 VOCAB, WIDTH, DEPTH, MAX_DEPTH = 128, 64, 2, 8
 #: Config fields shrunk to a size (never grown); ``None`` values are set too (fields a default
@@ -351,7 +352,7 @@ def test_every_architecture(model_type, check):
     torch.testing.assert_close(padded, single, atol=1e-5 * scale, rtol=1e-4)
 
 
-#: How the residual of the architectures that need it is read (see latentlang.reading), so that none
+#: How the residual of the architectures that need it is read (see latentlang.core.reading), so that none
 #: of them passes by reading something else.
 READINGS = {
     "blt": {},  # its cross-attention to the patches adds to the stream between blocks

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import tiny_tokenizer
 
-from latentlang.langid import LABELS, tag_text, tag_vocabulary
-from latentlang.tokens import VocabIndex
+from latentlang.language.langid import LABELS, tag_text, tag_vocabulary
+from latentlang.language.tokens import VocabIndex
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ import pytest
 from conftest import save_tiny_llama, tiny_tokenizer
 
 from latentlang import LatentLangError
-from latentlang.leakage import LeakageConfig, LeakageResult, js_divergence, load_questions, run_leakage
-from latentlang.leakage.refusal import read_answer
+from latentlang.language.questions import load_questions
+from latentlang.language.refusal import read_answer
+from latentlang.results.leakage import LeakageResult, js_divergence
+from latentlang.studies.leakage import LeakageConfig, run_leakage
 
 OPTIONS = {
     "en": ["Always", "Sometimes", "Never"],
@@ -142,8 +144,8 @@ def test_tiny_model_run_reproduces_the_final_distribution(tiny_dir, tmp_path, mo
     config = LeakageConfig(
         model=str(tiny_dir),
         questions=str(_question_file(tmp_path)),
-        langs="en",
-        framings="neutral,personal",
+        langs=["en"],
+        framings=["neutral", "personal"],
         out=str(tmp_path / "out"),
         max_new_tokens=4,
         batch_size=4,
@@ -183,12 +185,16 @@ def test_missing_language_and_missing_chat_template(tiny_dir, tmp_path, monkeypa
     monkeypatch.setenv("LATENTLANG_CACHE", str(tmp_path / "cache"))
     questions = str(_question_file(tmp_path))
     missing = LeakageConfig(
-        model=str(tiny_dir), questions=questions, langs="en,ar", framings="personal", out=str(tmp_path / "a")
+        model=str(tiny_dir),
+        questions=questions,
+        langs=["en", "ar"],
+        framings=["personal"],
+        out=str(tmp_path / "a"),
     )
     with pytest.raises(LatentLangError, match="question 'q0' has no ar text"):
         run_leakage(missing, progress=False)
     chat = LeakageConfig(
-        model=str(tiny_dir), questions=questions, langs="en", chat="yes", out=str(tmp_path / "b")
+        model=str(tiny_dir), questions=questions, langs=["en"], chat="yes", out=str(tmp_path / "b")
     )
     with pytest.raises(LatentLangError, match="has no chat template"):
         run_leakage(chat, progress=False)
@@ -309,8 +315,8 @@ def test_an_option_without_a_token_is_reported_not_dropped_silently(tmp_path, mo
     config = LeakageConfig(
         model=str(tmp_path / "model"),
         questions=str(two),
-        langs="en",
-        framings="personal",
+        langs=["en"],
+        framings=["personal"],
         out=str(tmp_path / "out"),
         max_new_tokens=2,
     )

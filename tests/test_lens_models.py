@@ -6,7 +6,7 @@ from conftest import VOCAB, tiny_model
 from torch.testing import assert_close
 
 from latentlang import LensModel
-from latentlang.capture import left_pad
+from latentlang.core.batch import left_pad
 
 
 def _lens_model(arch: str, backend: str = "hf") -> LensModel:
@@ -144,7 +144,7 @@ def test_three_backends_agree_through_load_model(arch, saved_tokenizer, tmp_path
 def test_token_grid_cells_are_the_lens_at_each_position():
     from conftest import tiny_tokenizer
 
-    from latentlang.token_grid import token_grid
+    from latentlang.studies.tokens import token_grid
 
     tok = tiny_tokenizer(["the dog chien chat"] * 20)
     lm = LensModel.from_hf(tiny_model("gemma3", vocab_size=len(tok)), tok)

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
-from latentlang.langid import language_mass
-from latentlang.lens import LogitLens, TokenSetIndex
+from latentlang.core.lens import LogitLens, TokenSetIndex
+from latentlang.language.langid import language_mass
 
 
 def _lens(vocab=1000, d=16, softcap=None, bias=True, chunk=1 << 24, seed=0) -> LogitLens:
@@ -127,7 +127,7 @@ def test_readout_memory_does_not_grow_with_vocabulary_or_rows(dtype):
 def test_gpu_mixed_precision_path_composes(monkeypatch):
     """On CUDA a bfloat16 unembedding is multiplied by ``torch.mm(..., out_dtype=float32)``; CI has
     no GPU, so run that path on the meta device (shapes and dtypes only, no values)."""
-    import latentlang.lens as lens_module
+    import latentlang.core.lens as lens_module
 
     monkeypatch.setattr(lens_module, "MIXED_PRECISION_DEVICES", {"meta"})
     weight = torch.empty(1000, 16, dtype=torch.bfloat16, device="meta")

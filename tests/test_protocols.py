@@ -16,7 +16,7 @@ from test_tokens import notebook_token_ids
 
 from latentlang.cli import main
 from latentlang.errors import LatentLangError
-from latentlang.experiments import ClozeConfig, RepetitionConfig, TranslationConfig, run_task
+from latentlang.studies.latent import ClozeConfig, RepetitionConfig, TranslationConfig, run_task
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 NAMES = {"fr": "Français", "de": "Deutsch", "ru": "Русский", "en": "English", "zh": "中文"}
@@ -265,8 +265,8 @@ def test_protocol_options_that_do_not_fit_are_refused(sp_model):
         TranslationConfig(src="fr", tgt="zh", protocol="wendler2024", overlap="exclude")
     with pytest.raises(LatentLangError, match="draws demonstrations per prompt"):
         TranslationConfig(src="fr", tgt="zh", protocol="wendler2024", shared_demos=True)
-    from latentlang.study import prepare
-    from latentlang.tasks import TaskPrompt
+    from latentlang.studies.prompts import TaskPrompt
+    from latentlang.studies.readout import prepare
 
     with pytest.raises(LatentLangError, match="say which language is the target"):
         prepare(

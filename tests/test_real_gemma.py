@@ -6,9 +6,9 @@ from scipy import stats
 from torch.testing import assert_close
 
 from latentlang import TranslationConfig, run_task
-from latentlang.capture import NNsightCapture
-from latentlang.datasets import load_words
-from latentlang.tasks import translation_prompts
+from latentlang.core.backends import NNsightCapture
+from latentlang.language.datasets import load_words
+from latentlang.studies.prompts import translation_prompts
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_batched_equals_single_and_backends_agree(gemma):
         assert_close(padded.top_logprob, single.top_logprob, atol=1e-4, rtol=0)
         assert_close(padded.entropy_bits, single.entropy_bits, atol=1e-4, rtol=0)
     via_nnsight = NNsightCapture().capture(
-        gemma.model, gemma.parts.layers, gemma.tokenize(texts), gemma.tokenize(texts).last_positions()
+        gemma.model, gemma.parts, gemma.tokenize(texts), gemma.tokenize(texts).last_positions()
     )
     assert_close(via_nnsight.residuals[:, :, -1], batched, atol=0, rtol=0)
 
@@ -128,7 +128,7 @@ def test_cloze_shows_english_first(gemma, tmp_path_factory):
     """Cloze in French: the English word leads the French answer in the middle layers (measured:
     P(en) 0.068 vs P(fr) 0.002 at layer 13); French wins at the last layer."""
     from latentlang import ClozeConfig
-    from latentlang.measures import leading_layers
+    from latentlang.results.measures import leading_layers
 
     result = run_task(
         ClozeConfig(lang="fr", out=str(tmp_path_factory.mktemp("cloze")), batch_size=16),
@@ -144,7 +144,7 @@ def test_three_backends_agree_on_gemma(tmp_path):
     """Same summary numbers within 1e-3 from hf, nnsight and transformer_lens (each on its own
     copy of the model: the TransformerLens bridge wraps modules in place)."""
     import latentlang
-    from latentlang.study import run_prompts
+    from latentlang.studies.readout import run_prompts
 
     prompts = translation_prompts(load_words(), "fr", "zh")[:12]
     summaries = {}
@@ -162,8 +162,8 @@ def test_leakage_on_gemma(gemma, tmp_path):
     at the last layer reproduces the model's own option distribution."""
     import json as _json
 
-    from latentlang.leakage import LeakageConfig, load_questions, run_leakage
-    from latentlang.leakage.run import answer_gap, option_token_ids
+    from latentlang.language.questions import load_questions
+    from latentlang.studies.leakage import LeakageConfig, answer_gap, option_token_ids, run_leakage
 
     ids = option_token_ids(gemma, 4)
     assert all(ids) and {"1", "１"} <= set(gemma.tokenizer.convert_ids_to_tokens(list(ids[0])))
@@ -172,7 +172,11 @@ def test_leakage_on_gemma(gemma, tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(_json.dumps(q.__dict__, ensure_ascii=False) for q in questions))
     config = LeakageConfig(
-        questions=str(path), langs="en,zh", framings="personal", out=str(tmp_path / "out"), max_new_tokens=4
+        questions=str(path),
+        langs=["en", "zh"],
+        framings=["personal"],
+        out=str(tmp_path / "out"),
+        max_new_tokens=4,
     )
     result = run_leakage(config, lm=gemma, progress=False)
     assert not result.meta["chat"]
@@ -186,7 +190,7 @@ def test_control_separates_the_one_letter_artifact_from_english(gemma, tmp_path)
     artifact; at layers 13–16 P(en) is far above its control: English that is about the concept.
     (Measured: layer 9 0.093 vs control 0.093; layer 13 0.081 vs 0.001.)"""
     from latentlang import ClozeConfig
-    from latentlang.measures import leading_layers
+    from latentlang.results.measures import leading_layers
 
     result = run_task(ClozeConfig(lang="zh", out=str(tmp_path), batch_size=16), lm=gemma, progress=False)
     en = result.languages.index("en")

@@ -24,14 +24,15 @@ def test_lens_parts_and_chat_template(smollm2):
 def test_leakage_with_the_chat_template(smollm2, tmp_path):
     """Through the chat template, the lens at the last layer gives the model's own option
     distribution, and the reply is read from the generated text."""
-    from latentlang.leakage import LeakageConfig, load_questions, run_leakage
+    from latentlang.language.questions import load_questions
+    from latentlang.studies.leakage import LeakageConfig, run_leakage
 
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(json.dumps(q.__dict__, ensure_ascii=False) for q in load_questions()[:3]))
     config = LeakageConfig(
         questions=str(path),
-        langs="en",
-        framings="personal,observer",
+        langs=["en"],
+        framings=["personal", "observer"],
         out=str(tmp_path / "out"),
         max_new_tokens=8,
     )

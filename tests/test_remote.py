@@ -18,10 +18,10 @@ from transformers import AutoModelForCausalLM
 
 import latentlang
 from latentlang.cli import main
+from latentlang.core.model import LensModel
+from latentlang.core.parts import find_layers, find_parts, find_unembed, guess_final_norm
 from latentlang.errors import LatentLangError
-from latentlang.leakage.run import LeakageConfig, run_leakage
-from latentlang.models import LensModel
-from latentlang.parts import find_layers, find_parts, find_unembed, guess_final_norm
+from latentlang.studies.leakage import LeakageConfig, run_leakage
 
 SIMULATION = Path(__file__).with_name("ndif_here.py")
 
@@ -89,13 +89,15 @@ def test_cli_remote_flag_reports_a_missing_key_in_one_line(monkeypatch, capsys):
 
 
 class _RemoteLike:
-    """Any backend that reads remotely (has ``read``), like :class:`latentlang.remote.RemoteReader`."""
+    """Any backend whose model does not run here, like :class:`latentlang.core.remote.RemoteReader`."""
 
-    name = "ndif"
+    name, local, shares_prefix, dtype, where = "ndif", False, False, None, "NDIF"
 
-    def capture(self, model, layers, batch, positions): ...
+    def capture(self, model, parts, batch, positions): ...
 
-    def read(self, lm, batch, positions, token_sets, top_k): ...
+    def read(self, model, parts, lens, batch, positions, token_sets, top_k, energy): ...
+
+    def last_layer_logits(self, model, parts, lens, batch): ...
 
 
 def test_leakage_refuses_a_remote_model():

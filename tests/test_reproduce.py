@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from latentlang.cli import main
-from latentlang.datasets import load_cloze, load_words
-from latentlang.tasks import cloze_prompts, translation_prompts
+from latentlang.language.datasets import load_cloze, load_words
+from latentlang.studies.prompts import cloze_prompts, translation_prompts
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
@@ -44,9 +44,7 @@ def test_wendler_words_keep_each_file_and_its_order(published):
     assert prompts[0].text.count("\n") == 4 and len(prompts) == len(rows)
 
 
-def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_path, capsys, monkeypatch):
-    from latentlang import study
-
+def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_path, capsys, batches):
     out = tmp_path / "repro"
     args = ["reproduce", "wendler2024", "--quiet", "--data", str(published), "--model", str(sp_model_dir)]
     args += ["--langs", "en,fr,zh", "--tasks", "translation", "--out", str(out)]
@@ -65,10 +63,7 @@ def test_reproduce_runs_the_whole_set_and_resumes(published, sp_model_dir, tmp_p
     assert (out / "translation-to-zh" / "latent_language.png").is_file()
     assert (table["n_single"] <= table["n"]).all()
 
-    def no_recompute(*_args, **_kwargs):
-        raise AssertionError("a finished run was computed again")
-
-    monkeypatch.setattr(study, "_run_batch", no_recompute)
+    batches.forbid = True
     assert main(args) == 0  # every run is finished: loaded, not recomputed
     pd.testing.assert_frame_equal(pd.read_csv(out / "n.csv"), table)
 

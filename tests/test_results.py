@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from latentlang.plots import language_mass_figure, latent_language_figure
-from latentlang.results import LensResult
+from latentlang.outputs.curves import language_mass_figure, latent_language_figure
+from latentlang.results.lens_result import LensResult
 
 
 def make_result(n=5, layers=4, seed=0) -> LensResult:

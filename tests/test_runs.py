@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from latentlang import LatentLangError
-from latentlang.capture import HFCapture
-from latentlang.runs import run_batches
+from latentlang.core.backends import HFCapture
+from latentlang.studies.runner import run_batches
 
 
 @dataclass
@@ -88,39 +88,30 @@ def test_a_finished_result_of_other_settings_is_refused(tmp_path):
         )
 
 
-def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(
-    tiny_dir, words_csv, monkeypatch
-):
-    import latentlang.study as study
+def test_automatic_batch_size_fills_a_token_budget_and_gives_the_same_numbers(tiny_dir, words_csv, batches):
     from latentlang import load_model
-    from latentlang.datasets import load_words
-    from latentlang.models import AUTO_BATCH_TOKENS, MAX_AUTO_BATCH
-    from latentlang.study import run_prompts
-    from latentlang.tasks import translation_prompts
+    from latentlang.core.model import AUTO_BATCH_TOKENS, MAX_AUTO_BATCH
+    from latentlang.language.datasets import load_words
+    from latentlang.studies.prompts import translation_prompts
+    from latentlang.studies.readout import run_prompts
 
     lm = load_model(str(tiny_dir))
     assert lm.auto_batch_size(73) == AUTO_BATCH_TOKENS["cpu"] // 73
     assert lm.auto_batch_size(1) == MAX_AUTO_BATCH
     assert lm.auto_batch_size(10**6) == 1
-    on_ndif = dataclasses.replace(lm, backend=type("Ndif", (HFCapture,), {"name": "ndif"})())  # device: CPU
+    on_ndif = dataclasses.replace(lm, backend=type("Ndif", (HFCapture,), {"name": "ndif", "local": False})())
     assert on_ndif.auto_batch_size(73) == AUTO_BATCH_TOKENS["gpu"] // 73
     prompts = translation_prompts(load_words(words_csv), "fr", "zh")
-    sizes = []
-    run_batch = study._run_batch
-    monkeypatch.setattr(
-        study,
-        "_run_batch",
-        lambda lm, p, indices, *a: sizes.append(len(indices)) or run_batch(lm, p, indices, *a),
-    )
     auto = run_prompts(lm, prompts, ["en", "fr", "zh"], progress=False)
+    sizes = [len(indices) for indices in batches.calls]
     assert sizes == [len(auto.probs)]  # a dozen short prompts fit one automatic batch
     small = run_prompts(lm, prompts, ["en", "fr", "zh"], batch_size=3, progress=False)
-    assert max(sizes[1:]) == 3
+    assert max(len(indices) for indices in batches.calls[1:]) == 3
     np.testing.assert_allclose(auto.probs, small.probs, atol=1e-5)
 
 
 def test_a_folder_of_another_run_is_refused_until_cleared(tmp_path):
-    from latentlang.runs import OtherRunError, clear_run
+    from latentlang.studies.runner import OtherRunError, clear_run
 
     def compute(indices):
         return Squares(np.array(indices), {})

@@ -4,7 +4,7 @@ import pytest
 from conftest import tiny_sp_tokenizer, tiny_tokenizer
 
 from latentlang.errors import LatentLangError
-from latentlang.tokens import TokenSet, VocabIndex, find_collisions, require_tokens, resolve_overlaps
+from latentlang.language.tokens import TokenSet, VocabIndex, find_collisions, require_tokens, resolve_overlaps
 
 CORPUS = [
     "chien chien chat chat 狗 狗 猫 собака собака",
@@ -183,7 +183,7 @@ def test_overlap_policies():
 @pytest.mark.slow
 def test_gemma_wendler_rule_is_the_notebooks_rule(gemma):
     """Every word of the shipped list in the notebooks' five languages, on Gemma's vocabulary."""
-    from latentlang.datasets import load_words
+    from latentlang.language.datasets import load_words
 
     table = load_words().table
     for lang in ["en", "de", "fr", "ru", "zh"]:

@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from latentlang.datasets import load_cloze, load_words
 from latentlang.errors import LatentLangError
-from latentlang.tasks import cloze_prompts, repetition_prompts, translation_prompts
-from latentlang.words import WordList
+from latentlang.language.datasets import load_cloze, load_words
+from latentlang.language.words import WordList
+from latentlang.studies.prompts import cloze_prompts, repetition_prompts, translation_prompts
 
 REQUIRED = ["en", "de", "fr", "es", "it", "ru", "zh", "ja", "ko", "ar"]
 
@@ -195,7 +195,7 @@ def test_published_cloze_layout(tmp_path):
 
 
 def test_shipped_cloze_sentences():
-    from latentlang.tasks import cloze_answer
+    from latentlang.studies.prompts import cloze_answer
 
     sentences = load_cloze()
     words = load_words().table.set_index("en")
@@ -260,7 +260,7 @@ def test_dumas_folder_without_the_source_language(tmp_path):
 def test_dumas_token_sets_are_unions_over_synonyms(tmp_path):
     from conftest import tiny_tokenizer
 
-    from latentlang.tokens import VocabIndex
+    from latentlang.language.tokens import VocabIndex
 
     write_dumas(tmp_path)
     words = load_words(tmp_path, source_lang="fr")

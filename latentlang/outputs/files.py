@@ -1,0 +1,115 @@
+"""The files a result produces: one :func:`write_outputs` per result type, each returning the
+paths it wrote (the CLI, the studies made of other runs and the analyses scripts all use it).
+
+A run folder already holds ``result.npz`` when the runner wrote it (a run with an ``out``
+folder); ``result.save(path)`` writes one for a result computed in memory.
+"""
+
+from functools import singledispatch
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from latentlang.outputs.curves import (
+    language_mass_figure,
+    latent_language_figure,
+    latent_languages_figure,
+    source_split_figure,
+)
+from latentlang.outputs.grids import grid_figure, grid_summary_figure
+from latentlang.outputs.leakage import leak_share_figure, question_figure, value_shift_figure
+from latentlang.outputs.style import save_figure
+from latentlang.outputs.token_grid import token_grid_figure
+from latentlang.results.leakage import LeakageResult, example_question
+from latentlang.results.lens_result import LensResult
+from latentlang.results.sets import GridResult, ReproduceResult
+from latentlang.results.token_grid import TokenGrid
+
+
+@singledispatch
+def write_outputs(result, out: str | Path) -> list[Path]:
+    """Write ``result``'s tables and figures (PNG and PDF) into the folder ``out``; return the
+    paths written."""
+    raise TypeError(f"latentlang writes no outputs for a {type(result).__name__}")
+
+
+@write_outputs.register
+def _(result: LensResult, out: str | Path) -> list[Path]:
+    """``summary.csv`` (intervals by the run's method, ``meta["ci"]``), ``dataset.csv`` (the
+    prompts and token ids in the published layout), ``dropped.csv`` (what was left out, and why)
+    and the figures: latent language, language mass, for translation the source split, with
+    several latent languages their curves."""
+    ci = result.meta.get("ci", "t")
+    tables = {"summary": result.summary(method=ci), "dataset": result.dataset(), "dropped": result.dropped()}
+    figures = {
+        "latent_language": latent_language_figure(result, method=ci),
+        "language_mass": language_mass_figure(result),
+    }
+    if result.meta.get("src") != result.meta.get("tgt"):  # translation: how much of P(en) copies the source
+        figures["source_split"] = source_split_figure(result, method=ci)
+    if len(result.meta.get("latent", [])) > 1:  # several candidate latent languages
+        figures["latent_languages"] = latent_languages_figure(result, method=ci)
+    return _write(out, tables, figures)
+
+
+@write_outputs.register
+def _(result: GridResult, out: str | Path) -> list[Path]:
+    """``grid.csv`` (one row per cell, :meth:`GridResult.table`, without the per-layer entropy
+    lists), the small multiples of the cells' curves and the per-pair heatmaps (each cell's own
+    outputs are in its folder)."""
+    table = result.table()
+    figures = {"grid": grid_figure(result.cells), "grid_summary": grid_summary_figure(table)}
+    return _write(out, {"grid": table.drop(columns=["entropy_bits"])}, figures, dpi=170)
+
+
+@write_outputs.register
+def _(result: ReproduceResult, out: str | Path) -> list[Path]:
+    """``n.csv`` (concepts measured per run), ``numbers.csv`` (key numbers of every run) and per
+    pooled target ``translation-to-TGT/`` with its ``summary.csv`` and latent-language figure."""
+    written = _write(out, {"n": result.counts, "numbers": result.numbers()}, {})
+    for tgt, pooled in result.pooled.items():
+        folder = Path(out) / f"translation-to-{tgt}"
+        written += _write(
+            folder, {"summary": pooled.summary()}, {"latent_language": latent_language_figure(pooled)}
+        )
+    return written
+
+
+@write_outputs.register
+def _(result: TokenGrid, out: str | Path) -> list[Path]:
+    """``token_grid.csv`` (long format) and the figure of its last ``meta["last"]`` positions."""
+    figure = token_grid_figure(result, last=result.meta.get("last", 24))
+    return _write(out, {"token_grid": result.to_dataframe()}, {"token_grid": figure})
+
+
+@write_outputs.register
+def _(result: LeakageResult, out: str | Path) -> list[Path]:
+    """``leakage.csv`` (long format), ``items.csv`` (texts and answers) and the figures: the leak
+    share per layer, the value shift (with English and another language), and the layer × option
+    heatmap of the question with the most leaking items (by the run's ``threshold`` and
+    ``min_mass``)."""
+    threshold, min_mass = result.meta.get("threshold", 0.5), result.meta.get("min_mass", 0.1)
+    tables = {"leakage": result.to_dataframe(), "items": result.items.drop(columns="prompt")}
+    figures = {"leak_share": leak_share_figure(result, threshold, min_mass)}
+    languages = set(result.items["language"])
+    if "en" in languages and len(languages) > 1:
+        figures["value_shift"] = value_shift_figure(result)
+    example = example_question(result, threshold, min_mass)
+    framing = str(result.items["framing"].iloc[0])
+    figures[f"question-{example}"] = question_figure(result, example, framing, min_mass)
+    return _write(out, tables, figures, dpi=170)
+
+
+def _write(
+    out: str | Path, tables: dict[str, pd.DataFrame], figures: dict[str, Figure], dpi: int = 200
+) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+        written.append(out / f"{name}.csv")
+    for name, fig in figures.items():
+        written += save_figure(fig, out / name, dpi=dpi)
+    return written

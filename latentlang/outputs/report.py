@@ -1,0 +1,62 @@
+"""What the CLI prints when a study finishes: a few lines of what was measured, per result type."""
+
+from functools import singledispatch
+
+from latentlang.results.leakage import LeakageResult, leakage_numbers
+from latentlang.results.lens_result import LensResult
+from latentlang.results.measures import key_numbers
+from latentlang.results.sets import GridResult, ReproduceResult
+
+
+@singledispatch
+def report(result) -> list[str]:
+    """The lines that sum up ``result`` (none for a result whose files say it all)."""
+    return []
+
+
+@report.register
+def _(result: LensResult) -> list[str]:
+    """Last-layer means, each language's peak, and where English leads the target."""
+    numbers = key_numbers(result)
+    last = ", ".join(f"{lang} {numbers[f'last_p_{lang}']:.3f}" for lang in result.languages)
+    lines = [f"{result.n_prompts} concepts; mean probability at the last layer: {last}"]
+    for lang in result.languages:
+        lines.append(
+            f"  peak P({lang}) = {numbers[f'peak_p_{lang}']:.3f} at layer {numbers[f'peak_layer_{lang}']}"
+        )
+    if numbers.get("en_leads_tgt_layers"):
+        tgt, layers = result.meta["tgt"], numbers["en_leads_tgt_layers"]
+        lines.append(f"  P(en) > P({tgt}) (paired 95%, P(en) >= 0.01) at layers {layers}")
+    return lines
+
+
+@report.register
+def _(result: GridResult) -> list[str]:
+    """The per-cell table: concepts, takeover layer, English's middle-layer peak."""
+    table = result.table()
+    columns = ["cell", "concepts", "takeover_layer", "peak_en_middle", "peak_en_middle_layer"]
+    return [
+        table[[c for c in columns if c in table]].to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    ]
+
+
+@report.register
+def _(result: ReproduceResult) -> list[str]:
+    """Concepts per run (and the error of a run that could not be made)."""
+    columns = [c for c in ("run", "n", "n_single", "error") if c in result.counts]
+    return [result.counts[columns].to_string(index=False, na_rep="")]
+
+
+@report.register
+def _(result: LeakageResult) -> list[str]:
+    """Per language: items, refusals and replies with no option, and how many of them leak."""
+    lines = [
+        f"{lang}: {n['items']} items; {n['refused']} refused ({n['refused_leak_any']} with a confident "
+        f"hidden preference at some layer), {n['no_option']} gave no option ({n['no_option_leak_any']})"
+        for lang, n in leakage_numbers(result).items()
+    ]
+    if result.meta.get("unmeasurable"):
+        lines.append(
+            f"not measured (an option number has no token): {len(result.meta['unmeasurable'])} items"
+        )
+    return lines

@@ -1,0 +1,1 @@
+"""Result types, their numbers and storage (numpy and pandas only: no model, no plotting)."""
