@@ -15,6 +15,7 @@ import latentlang
 from latentlang.config import split_list
 from latentlang.outputs.files import write_outputs
 from latentlang.studies.grid import GridConfig, run_grid
+from latentlang.studies.runner import OtherRunError, clear_run
 
 
 def main() -> None:
@@ -32,7 +33,12 @@ def main() -> None:
         batch_size=args.batch_size,
         out=f"runs/grid-{args.task}",
     )
-    result = run_grid(config, lm=lm)
+    try:
+        result = run_grid(config, lm=lm)
+    except OtherRunError:  # cells made by an older version: regenerate them with the current code
+        for cell in config.runs():
+            clear_run(cell.out)
+        result = run_grid(config, lm=lm)
     write_outputs(result, Path(args.out) / f"grid-{args.task}")
     table = result.table()
     finite = table.dropna(subset=["takeover_layer"])

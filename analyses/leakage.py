@@ -21,16 +21,18 @@ def main() -> None:
     options = parser(__doc__)
     options.add_argument("--models", type=split_list, default="gemma-3-270m,smollm2-135m-instruct")
     options.add_argument("--langs", type=split_list, default="en,ar,fa,tr,zh")
-    options.add_argument("--framings", type=split_list, default="neutral,personal,observer")
+    options.add_argument("--framings", type=split_list, default="neutral,persona,observer")
+    options.add_argument("--countries", type=split_list, default="Egypt")
     args = options.parse_args()
     header = [
         "model",
         "language",
         "items",
+        "answered",
         "refused",
         "refused items leaking: last layer / any layer",
         "no option",
-        "no-option items leaking: last / any",
+        "no-option items with a hidden preference: last / any",
         "text agrees with the lens (answered items)",
         "mean option mass, last layer",
         "JS to en, last layer (bits)",
@@ -43,6 +45,7 @@ def main() -> None:
             device=args.device,
             langs=args.langs,
             framings=args.framings,
+            countries=args.countries,
             batch_size=args.batch_size,
             out=str(out),
         )
@@ -50,9 +53,9 @@ def main() -> None:
         write_outputs(result, out)
         for lang, n in leakage_numbers(result).items():
             lines.append(
-                f"| {model} | {lang} | {n['items']} | {n['refused']} | {n['refused_leak_last']} / "
-                f"{n['refused_leak_any']} | {n['no_option']} | "
-                f"{n['no_option_leak_last']} / {n['no_option_leak_any']} | "
+                f"| {model} | {lang} | {n['items']} | {n['answered']} | {n['refused']} | "
+                f"{n['refused_hidden_last']} / {n['refused_hidden_any']} | {n['no_option']} | "
+                f"{n['no_option_hidden_last']} / {n['no_option_hidden_any']} | "
                 f"{n['text_agrees_with_lens']:.0%} | {n['option_mass_last']:.2f} | "
                 f"{n.get('js_to_en_last', float('nan')):.3f} |"
             )

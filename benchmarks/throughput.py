@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import latentlang
-from latentlang.core.backends import left_pad
+from latentlang.core.batch import left_pad
 from latentlang.core.lens import TokenSetIndex
 from latentlang.language.langid import language_mass
 
@@ -120,7 +120,7 @@ def batched(lm, prompts, sets, batch_size: int, lens: bool, share_prefix: bool =
         batch = lm.make_batch(prompts[start : start + batch_size], share_prefix)
         if not lens:
             with torch.no_grad():
-                from latentlang.core.backends import forward_kwargs
+                from latentlang.core.batch import forward_kwargs
 
                 lm.model(**forward_kwargs(lm.model, batch)[0])
             continue
@@ -138,7 +138,7 @@ def stage_memory(lm, prompts, sets, batch_size: int) -> dict[str, int]:
     ``[batch, layer, vocab]`` log-softmax read-out (the notebooks' way) on the same residuals."""
     from memory import naive_readout, peak_bytes
 
-    from latentlang.core.backends import forward_kwargs
+    from latentlang.core.batch import forward_kwargs
 
     batch = lm.make_batch(prompts[:batch_size])
     index = TokenSetIndex.from_lists(sets[:batch_size], lm.device)

@@ -157,29 +157,24 @@ def test_three_backends_agree_on_gemma(tmp_path):
 
 
 def test_leakage_on_gemma(gemma, tmp_path):
-    """Gemma-3-270M (base, no chat template): digits are single tokens in every digit form the
-    option sets use, the plain prompt ends with the space Gemma writes before a digit, and the lens
-    at the last layer reproduces the model's own option distribution."""
-    import json as _json
+    """Gemma-3-270M (base, no chat template): every option digit has a candidate token, the plain
+    prompt ends with the space Gemma writes before a digit, and the lens at the last layer, read at
+    the answer position, reproduces the model's own option distribution."""
+    from latentlang.studies.answers import option_candidates
+    from latentlang.studies.leakage import LeakageConfig, answer_gap, run_leakage
 
-    from latentlang.language.questions import load_questions
-    from latentlang.studies.leakage import LeakageConfig, answer_gap, option_token_ids, run_leakage
-
-    ids = option_token_ids(gemma, 4)
-    assert all(ids) and {"1", "１"} <= set(gemma.tokenizer.convert_ids_to_tokens(list(ids[0])))
+    assert all(option_candidates(gemma.tokenizer, str(n)) for n in range(10))
     assert answer_gap(gemma) == " "
-    questions = load_questions()[:2]
-    path = tmp_path / "q.jsonl"
-    path.write_text("\n".join(_json.dumps(q.__dict__, ensure_ascii=False) for q in questions))
     config = LeakageConfig(
-        questions=str(path),
+        limit=2,
         langs=["en", "zh"],
-        framings=["personal"],
+        framings=["neutral", "persona"],
+        countries=["Egypt"],
         out=str(tmp_path / "out"),
         max_new_tokens=4,
     )
     result = run_leakage(config, lm=gemma, progress=False)
-    assert not result.meta["chat"]
+    assert not result.meta["chat"] and len(result.items) == 2 * 2 * 2
     np.testing.assert_allclose(result.option_probs[:, -1], result.final_probs, atol=1e-4)
     assert (result.option_mass[:, -1] > 0.1).all()  # the answer position really predicts an option
 

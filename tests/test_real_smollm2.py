@@ -1,7 +1,5 @@
 """SmolLM2-135M-Instruct (the second shipped model): a chat model for the leakage study."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -24,15 +22,13 @@ def test_lens_parts_and_chat_template(smollm2):
 def test_leakage_with_the_chat_template(smollm2, tmp_path):
     """Through the chat template, the lens at the last layer gives the model's own option
     distribution, and the reply is read from the generated text."""
-    from latentlang.language.questions import load_questions
     from latentlang.studies.leakage import LeakageConfig, run_leakage
 
-    path = tmp_path / "q.jsonl"
-    path.write_text("\n".join(json.dumps(q.__dict__, ensure_ascii=False) for q in load_questions()[:3]))
     config = LeakageConfig(
-        questions=str(path),
+        limit=3,
         langs=["en"],
-        framings=["personal", "observer"],
+        framings=["persona", "observer"],
+        countries=["Iran"],
         out=str(tmp_path / "out"),
         max_new_tokens=8,
     )

@@ -80,11 +80,6 @@ class ReadAnswer(NamedTuple):
     refused: bool
 
 
-def digit_variants(number: int) -> list[str]:
-    """``number`` written with ASCII, full-width, Arabic-Indic and Persian digits."""
-    return list(dict.fromkeys("".join(digits[int(d)] for d in str(number)) for digits in _DIGIT_SETS))
-
-
 def read_answer(text: str, options: list[str]) -> ReadAnswer:
     """Find the option a generated text chose, and whether it refused.
 
@@ -102,7 +97,7 @@ def read_answer(text: str, options: list[str]) -> ReadAnswer:
         rest = re.sub(re.escape(label), " ", rest, flags=re.IGNORECASE)
     refused = any(re.search(p, rest, re.IGNORECASE) for pats in REFUSAL_PATTERNS.values() for p in pats)
     first_line = next((line for line in text.splitlines() if line.strip()), "")
-    normal = _ascii_digits(unicodedata.normalize("NFKC", first_line))
+    normal = ascii_digits(first_line)
     numbers = {int(m.group(1)) for m in re.finditer(r"(?<!\d)(\d+)(?!\d)", normal)}
     numbers &= set(range(1, len(options) + 1))
     if numbers:
@@ -120,6 +115,44 @@ def read_answer(text: str, options: list[str]) -> ReadAnswer:
     return ReadAnswer(chosen.pop() if len(chosen) == 1 else None, refused)
 
 
-def _ascii_digits(text: str) -> str:
+def ascii_digits(text: str) -> str:
+    """``text`` with full-width, Arabic-Indic and Persian digits written as ASCII digits."""
     table = {ord(d): str(i) for digits in _DIGIT_SETS[2:] for i, d in enumerate(digits)}
-    return text.translate(table)
+    return unicodedata.normalize("NFKC", text).translate(table)
+
+
+def extract_option(text: str, options: list[str]) -> str | None:
+    """The option a reply names, by MENAValues' rule: the longest option written as a whole
+    word anywhere in the reply (longer options first, so ``10`` wins over ``1``), else the
+    longest one found inside a word; ``None`` when the reply names none. (Their code then keeps
+    the stripped reply itself; here that is "no option".)
+
+    Args:
+        text: The generated reply.
+        options: The options as the model writes them (``"1"``, ``"2"``, ...).
+    """
+    ordered = sorted(options, key=len, reverse=True)
+    for option in ordered:
+        if re.search(r"\b" + re.escape(option) + r"\b", text):
+            return option
+    return next((option for option in ordered if option in text), None)
+
+
+def answer_position(answer: str, new_tokens: list[str], top_tokens: list[list[str]], window: int = 3) -> int:
+    """Where the answer was decided, by MENAValues' rule: the first of the first ``window``
+    generated tokens whose text contains the answer, else the first step among them whose top
+    tokens contain it, else 0.
+
+    Args:
+        answer: The extracted answer (the reply itself when no option was found).
+        new_tokens: The generated tokens' texts, in order.
+        top_tokens: Per generation step, the texts of the model's top tokens (MENAValues: 3).
+        window: How many first steps are searched.
+    """
+    for k, token in enumerate(new_tokens[:window]):
+        if answer in token:
+            return k
+    for k, candidates in enumerate(top_tokens[:window]):
+        if any(answer in token for token in candidates):
+            return k
+    return 0

@@ -18,12 +18,23 @@ from latentlang.outputs.curves import (
     source_split_figure,
 )
 from latentlang.outputs.grids import grid_figure, grid_summary_figure
-from latentlang.outputs.leakage import leak_share_figure, question_figure, value_shift_figure
+from latentlang.outputs.leakage import (
+    leak_share_figure,
+    question_figure,
+    survey_divergence_figure,
+    value_shift_figure,
+)
 from latentlang.outputs.style import save_figure
 from latentlang.outputs.token_grid import token_grid_figure
 from latentlang.results.leakage import LeakageResult, example_question
 from latentlang.results.lens_result import LensResult
 from latentlang.results.sets import GridResult, ReproduceResult
+from latentlang.results.surveys import (
+    consistency,
+    consistency_summary,
+    divergence_by_layer,
+    survey_divergence,
+)
 from latentlang.results.token_grid import TokenGrid
 
 
@@ -85,13 +96,21 @@ def _(result: TokenGrid, out: str | Path) -> list[Path]:
 
 @write_outputs.register
 def _(result: LeakageResult, out: str | Path) -> list[Path]:
-    """``leakage.csv`` (long format), ``items.csv`` (texts and answers) and the figures: the leak
-    share per layer, the value shift (with English and another language), and the layer × option
-    heatmap of the question with the most leaking items (by the run's ``threshold`` and
-    ``min_mass``)."""
-    threshold, min_mass = result.meta.get("threshold", 0.5), result.meta.get("min_mass", 0.1)
+    """``leakage.csv`` (long format), ``items.csv`` (texts, outcomes, answer positions), with survey
+    data ``survey_divergence.csv``, and the figures: the leak share per layer, the value shift
+    (with English and another language), the distance to each population per layer, and the
+    layer × option heatmap of the question with the most leaking items (by the run's
+    ``threshold`` and ``min_mass``)."""
+    threshold, min_mass = result.meta.get("threshold", 0.75), result.meta.get("min_mass", 0.1)
     tables = {"leakage": result.to_dataframe(), "items": result.items.drop(columns="prompt")}
     figures = {"leak_share": leak_share_figure(result, threshold, min_mass)}
+    divergence = survey_divergence(result)
+    if len(divergence):
+        tables["survey_divergence"] = divergence
+        tables["consistency"] = consistency_summary(consistency(result))
+        figures["survey_divergence"] = survey_divergence_figure(
+            divergence_by_layer(divergence), result.meta.get("model", "model")
+        )
     languages = set(result.items["language"])
     if "en" in languages and len(languages) > 1:
         figures["value_shift"] = value_shift_figure(result)

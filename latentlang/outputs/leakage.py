@@ -2,6 +2,7 @@
 with a confident hidden preference per layer, and the value shift between languages."""
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -39,14 +40,17 @@ def question_figure(
             vmax=4,
             alpha=0.9,
         )
-        ax.set_xticks(range(n), range(1, n + 1))
+        low = int(row["low"]) if "low" in row else 1
+        ax.set_xticks(range(n), range(low, low + n))
         ax.set_xlabel("option")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        said = (
-            "refused" if row["refused"] else ("no option" if row["answer"] == 0 else f"said {row['answer']}")
+        outcome = row.get(
+            "outcome", "refused" if row["refused"] else "no_option" if row["answer"] == 0 else ""
         )
+        said = f"said {int(row['answer']) + low - 1}" if outcome == "answered" else outcome.replace("_", " ")
         color = "#b2182b" if said in ("refused", "no option") else "black"
-        ax.set_title(f"{row['language']}, {row['framing']}: {said}", fontsize=8, color=color)
+        who = f" ({row['country']})" if row.get("country") else ""
+        ax.set_title(f"{row['language']}, {row['framing']}{who}: {said}", fontsize=8, color=color)
         text = str(row["generated"]).replace("\n", " ")
         ax.text(
             0.5,
@@ -64,19 +68,64 @@ def question_figure(
     return fig
 
 
-def leak_share_figure(result: LeakageResult, threshold: float = 0.5, min_mass: float = 0.1) -> Figure:
-    """Per layer and language: the share of items whose text refused or chose no option while the
-    lens's option distribution puts at least ``threshold`` on one option (in layers where the
-    options hold at least ``min_mass`` of the next-token probability)."""
-    share = result.leak_share(threshold, min_mass)
-    fig = _per_language_lines(
-        share,
-        "share",
-        lambda lang, rows: f"{lang} (n = {int(rows['n'].iloc[0])} silent items)",
-        f"share with max P(option) ≥ {threshold:g}",
-        f"{result.meta.get('model', 'model')}: hidden preferences when the text gives no answer",
+def leak_share_figure(result: LeakageResult, threshold: float = 0.75, min_mass: float = 0.1) -> Figure:
+    """Per layer and language, among the items whose text refused (solid) or named no option
+    without refusing (dashed): the share with a hidden preference (more than ``threshold`` on one
+    option, where the options hold at least ``min_mass`` of the next-token probability), with
+    Wilson 95% bands; the legend gives each line's ``n`` (a share of 1 item jumps between 0 and 1)."""
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
+    languages = list(result.items["language"].unique())
+    for outcome, style in (("refused", "-"), ("no_option", "--")):
+        share = result.leak_share(threshold, min_mass, outcome=outcome)
+        for lang, color in zip(languages, language_colors(languages)):
+            rows = share[share["language"] == lang]
+            if rows.empty:
+                continue
+            label = f"{lang}, {outcome.replace('_', ' ')} (n = {int(rows['n'].iloc[0])})"
+            ax.plot(rows["layer"], rows["share"], style, marker="o", markersize=3, color=color, label=label)
+            ax.fill_between(
+                rows["layer"], rows["ci_low"], rows["ci_high"], color=color, alpha=0.12, linewidth=0
+            )
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"share with max P(option) > {threshold:g}")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, fontsize=7)
+    fig.suptitle(
+        f"{result.meta.get('model', 'model')}: hidden preferences when the text gives no answer", fontsize=10
     )
-    fig.axes[0].set_ylim(0, 1.02)
+    return fig
+
+
+def survey_divergence_figure(by_layer, model: str = "model") -> Figure:
+    """Per framing, the mean Jensen–Shannon distance between the model's option distribution at
+    each layer and each population's survey answers (the dot at the right: the model's own
+    output): which layer is closest to whom. ``by_layer`` is
+    :func:`latentlang.results.surveys.divergence_by_layer`."""
+    framings = list(by_layer["framing"].unique())
+    fig = Figure(figsize=(4.2 * len(framings) + 1.5, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(framings), sharey=True, squeeze=False)[0])
+    countries = list(by_layer["survey_country"].unique())
+    colors = {country: colormaps["tab20"](i % 20) for i, country in enumerate(countries)}
+    for ax, framing in zip(axes, framings):
+        rows = by_layer[by_layer["framing"] == framing]
+        last = int(rows["layer"].max())
+        for country in countries:
+            mine = rows[rows["survey_country"] == country]
+            layers = mine[mine["layer"] >= 0]
+            ax.plot(layers["layer"], layers["js_distance"], color=colors[country], linewidth=1, label=country)
+            own = mine[mine["layer"] == -1]
+            ax.plot([last + 1] * len(own), own["js_distance"], "o", color=colors[country], markersize=3)
+        ax.set_title(f"{framing} (n = {int(rows['n'].max())} items per population)", fontsize=8)
+        ax.set_xlabel("layer (dot: the model's output)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Jensen–Shannon distance to the survey")
+    axes[-1].legend(frameon=False, fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(f"{model}: distance to each population's answers, per layer", fontsize=10)
     return fig
 
 

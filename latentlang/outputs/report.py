@@ -51,8 +51,10 @@ def _(result: ReproduceResult) -> list[str]:
 def _(result: LeakageResult) -> list[str]:
     """Per language: items, refusals and replies with no option, and how many of them leak."""
     lines = [
-        f"{lang}: {n['items']} items; {n['refused']} refused ({n['refused_leak_any']} with a confident "
-        f"hidden preference at some layer), {n['no_option']} gave no option ({n['no_option_leak_any']})"
+        f"{lang}: {n['items']} items; {n['answered']} answered, {n['refused']} refused "
+        f"({n['refused_hidden_any']} with a confident hidden preference at some layer: leakage), "
+        f"{n['no_option']} named no option "
+        f"({n['no_option_hidden_any']} with one)"
         for lang, n in leakage_numbers(result).items()
     ]
     if result.meta.get("unmeasurable"):

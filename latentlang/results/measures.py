@@ -81,3 +81,17 @@ def key_numbers(result: LensResult) -> dict:
         row["peak_en_share_layer"] = int(share.argmax())
     row["entropy_bits"] = [round(float(e), 2) for e in result.entropy.mean(axis=0)]
     return row
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of the share ``k / n`` (well-behaved at 0, 1 and small ``n``; NaN
+    where ``n`` is 0)."""
+    from scipy import stats
+
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half

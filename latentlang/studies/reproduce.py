@@ -33,7 +33,7 @@ from latentlang.studies.sampling import TOKEN_FILTERS
 
 log = logging.getLogger(__name__)
 #: Published studies ``reproduce`` knows.
-STUDIES = ("wendler2024",)
+STUDIES = ("wendler2024", "menavalues")
 
 
 @dataclass(kw_only=True)
@@ -43,10 +43,14 @@ class ReproduceConfig(ModelConfig):
     study: str = field(metadata={"help": "the study to rerun", "choices": list(STUDIES)})
     data: str = field(
         metadata={
-            "help": "the paper's data folder (wendler2024: data/langs of epfl-dlab/llm-latent-language)"
+            "help": "the paper's data: wendler2024, the data/langs folder of epfl-dlab/llm-latent-language; "
+            "menavalues, MenaValues Benchmark.xlsx"
         }
     )
-    langs: list[str] = option(["de", "en", "fr", "ru", "zh"], "the paper's languages")
+    langs: list[str] | None = option(
+        None,
+        "the paper's languages (default: wendler2024 de,en,fr,ru,zh; menavalues en and the countries' own)",
+    )
     tasks: list[str] = option(["translation", "repetition", "cloze"], "which of the paper's tasks")
     tokens: str = option(
         "all", "target words that are one token (single), several (multi) or all", choices=TOKEN_FILTERS
@@ -56,12 +60,21 @@ class ReproduceConfig(ModelConfig):
     )
     batch_size: int | None = option(None, "prompts per forward pass (default: automatic)", fingerprint=False)
     top_k: int = option(10, "decoded tokens kept per layer")
+    translations: str | None = option(
+        None, "menavalues: the questions in ar, fa, tr (CSV id, lang, question)"
+    )
+    countries: list[str] | None = option(None, "menavalues: the personas' countries (default: all 16)")
+    limit: int | None = option(None, "menavalues: only the first N items (for a quick run)")
 
     def __post_init__(self) -> None:
         if self.study not in STUDIES:
             raise LatentLangError(
                 f"unknown study {self.study!r}; latentlang reproduces: {', '.join(STUDIES)}"
             )
+        if self.study == "menavalues":
+            self.out = self.out or "runs/reproduce-menavalues"
+            return  # its settings are checked by the leakage configs it builds
+        self.langs = self.langs or ["de", "en", "fr", "ru", "zh"]
         if not Path(self.data).is_dir():
             raise LatentLangError(
                 f"--data {self.data!r} is not a folder; give the paper's data folder (for wendler2024, "
@@ -102,13 +115,19 @@ class ReproduceConfig(ModelConfig):
         return runs
 
 
-def reproduce(config: ReproduceConfig, lm: LensModel | None = None, progress: bool = True) -> ReproduceResult:
-    """Run every run of the study on one loaded model, writing each run's outputs as it finishes,
-    and pool the translation runs per target over the non-English sources.
+def reproduce(config: ReproduceConfig, lm: LensModel | None = None, progress: bool = True):
+    """Run every run of the study on one loaded model, writing each run's outputs as it finishes.
 
-    A run that cannot be made from the data (a language without cloze sentences, too few concepts)
-    is reported in the counts and the others go on.
+    wendler2024: returns a :class:`ReproduceResult`, the translation runs pooled per target over
+    the non-English sources; a run that cannot be made from the data (a language without cloze
+    sentences, too few concepts) is reported in the counts and the others go on. menavalues:
+    returns the :class:`~latentlang.results.leakage.LeakageResult` of the paper's whole grid
+    (:func:`latentlang.studies.menavalues.reproduce_menavalues`).
     """
+    if config.study == "menavalues":
+        from latentlang.studies.menavalues import reproduce_menavalues
+
+        return reproduce_menavalues(config, lm, progress)
     runs = config.runs()
     lm = lm or config.load()
     results: dict[str, LensResult] = {}
