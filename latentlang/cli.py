@@ -18,12 +18,13 @@ from latentlang.errors import LatentLangError
 from latentlang.studies.grid import GRID
 from latentlang.studies.latent import CLOZE, REPEAT, TRANSLATE
 from latentlang.studies.leakage import LEAKAGE
+from latentlang.studies.patch import PATCH
 from latentlang.studies.reproduce import REPRODUCE
 from latentlang.studies.runner import Study
 from latentlang.studies.tokens import TOKENS
 
 #: Every study the CLI runs, in ``--help`` order: adding a study is adding it here.
-STUDIES: list[Study] = [TRANSLATE, REPEAT, CLOZE, GRID, TOKENS, LEAKAGE, REPRODUCE]
+STUDIES: list[Study] = [TRANSLATE, REPEAT, CLOZE, GRID, TOKENS, LEAKAGE, PATCH, REPRODUCE]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type, positional: tuple = ()) -> None:

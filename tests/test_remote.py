@@ -91,7 +91,7 @@ def test_cli_remote_flag_reports_a_missing_key_in_one_line(monkeypatch, capsys):
 class _RemoteLike:
     """Any backend whose model does not run here, like :class:`latentlang.core.remote.RemoteReader`."""
 
-    name, local, shares_prefix, dtype, where = "ndif", False, False, None, "NDIF"
+    name, local, shares_prefix, dtype, where, edits = "ndif", False, False, None, "NDIF", False
 
     def capture(self, model, parts, batch, positions): ...
 

@@ -62,11 +62,14 @@ class Backend(Protocol):
             once known), else ``None``.
         where: Where the model runs where that is not its weights' device (for its repr), else
             ``None``.
+        edits: What it reads follows edits made by forward hooks on the blocks
+            (:mod:`latentlang.core.edits`).
     """
 
     name: str
     local: bool
     shares_prefix: bool
+    edits: bool
     dtype: torch.dtype | None
     where: str | None
 
@@ -107,6 +110,7 @@ class LocalBackend:
     name = "local"
     local = True
     shares_prefix = True
+    edits = True
     dtype = None
     where = None
     #: Reads any :class:`~latentlang.core.reading.Reading`, not only the plain one.
@@ -213,6 +217,8 @@ class NNsightCapture(LocalBackend):
     """Capture inside ``nnsight``'s ``model.trace``: the same read-out as :class:`HFCapture`."""
 
     name = "nnsight"
+    #: nnsight reads a block's output inside its forward, before forward hooks edit it.
+    edits = False
 
     def __init__(self) -> None:
         self._wrapped: dict[int, tuple[object, object]] = {}

@@ -98,6 +98,8 @@ class RemoteReader:
     local = False
     #: The shared-prefix KV cache is computed here, where there are no weights.
     shares_prefix = False
+    #: Edits are hooks on local modules; the forward pass runs on NDIF.
+    edits = False
 
     def __init__(self, wrapped, remote: bool | str = True) -> None:
         nnsight.register("latentlang")  # the lens code the requests call ships with them

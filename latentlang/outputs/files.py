@@ -24,10 +24,12 @@ from latentlang.outputs.leakage import (
     survey_divergence_figure,
     value_shift_figure,
 )
+from latentlang.outputs.patch import patch_figure
 from latentlang.outputs.style import save_figure
 from latentlang.outputs.token_grid import token_grid_figure
 from latentlang.results.leakage import LeakageResult, example_question
 from latentlang.results.lens_result import LensResult
+from latentlang.results.patch import PatchResult
 from latentlang.results.sets import GridResult, ReproduceResult
 from latentlang.results.surveys import (
     consistency,
@@ -118,6 +120,17 @@ def _(result: LeakageResult, out: str | Path) -> list[Path]:
     framing = str(result.items["framing"].iloc[0])
     figures[f"question-{example}"] = question_figure(result, example, framing, min_mass)
     return _write(out, tables, figures, dpi=170)
+
+
+@write_outputs.register
+def _(result: PatchResult, out: str | Path) -> list[Path]:
+    """``patch.csv`` (one row per patch layer: the four sets' mean output probability with their
+    intervals, and ``n``), ``patch_curves.csv`` (the patched runs' lens curves, mean per patch
+    layer, layer and set), ``dropped.csv`` and the figure."""
+    curves = result.to_dataframe().groupby(["patch", "layer", "set"], sort=False)["prob"].mean().reset_index()
+    dropped = pd.DataFrame(result.meta.get("dropped", []), columns=["concept", "reason", "detail"])
+    tables = {"patch": result.summary(), "patch_curves": curves, "dropped": dropped}
+    return _write(out, tables, {"patch": patch_figure(result)})
 
 
 def _write(

@@ -5,6 +5,7 @@ from functools import singledispatch
 from latentlang.results.leakage import LeakageResult, leakage_numbers
 from latentlang.results.lens_result import LensResult
 from latentlang.results.measures import key_numbers
+from latentlang.results.patch import SETS, PatchResult
 from latentlang.results.sets import GridResult, ReproduceResult
 
 
@@ -61,4 +62,17 @@ def _(result: LeakageResult) -> list[str]:
         lines.append(
             f"not measured (an option number has no token): {len(result.meta['unmeasurable'])} items"
         )
+    return lines
+
+
+@report.register
+def _(result: PatchResult) -> list[str]:
+    """Per set: the output probability unpatched, and at the patch layer where it is highest."""
+    summary = result.summary()
+    lines = [f"{len(result.pairs)} concept pairs ({len(result.meta.get('dropped', []))} dropped)"]
+    for s, name in enumerate(SETS):
+        column = summary[f"p_{name}"]
+        before = float(result.unpatched[:, -1, s].mean())
+        best = int(column.idxmax())
+        lines.append(f"  {name}: {before:.3f} unpatched, {column.max():.3f} patching layer {best}")
     return lines

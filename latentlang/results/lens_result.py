@@ -253,13 +253,24 @@ class LensResult:
 
 
 def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, method: str) -> pd.DataFrame:
-    """Mean over prompts per layer, with a Student-t or percentile-bootstrap interval."""
+    """Mean over prompts per layer, with its interval (:func:`mean_interval`), as a table."""
+    mean, low, high = mean_interval(values, confidence, method)
+    return pd.DataFrame(
+        {"layer": np.arange(values.shape[1]), "mean": mean, "ci_low": low, "ci_high": high, "n": len(values)}
+    )
+
+
+def mean_interval(
+    values: Float[np.ndarray, "n k"], confidence: float = 0.95, method: str = "t"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean over the first axis and its interval: Student-t, normal (mean ± z σ/√n) or
+    percentile bootstrap (10,000 resamples, seeded); NaN bounds for fewer than 2 values."""
     from scipy import stats
 
-    n, layers = values.shape
+    n, width = values.shape
     mean = values.mean(axis=0)
     if n < 2:
-        low = high = np.full(layers, np.nan)
+        low = high = np.full(width, np.nan)
     elif method in ("t", "normal"):
         quantile = stats.t.ppf(0.5 + confidence / 2, n - 1) if method == "t" else _z(confidence)
         half = quantile * values.std(axis=0, ddof=1) / np.sqrt(n)
@@ -277,7 +288,7 @@ def _mean_ci(values: Float[np.ndarray, "prompt layer"], confidence: float, metho
         low, high = interval.low, interval.high
     else:
         raise LatentLangError(f"unknown confidence-interval method {method!r}; use t, normal or bootstrap")
-    return pd.DataFrame({"layer": np.arange(layers), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
+    return mean, low, high
 
 
 def _z(confidence: float) -> float:
