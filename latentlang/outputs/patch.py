@@ -44,8 +44,12 @@ def patch_figure(result: PatchResult) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)
     m = result.meta
+    inputs = m.get("inputs") or []
+    source = m.get("source", "?")
+    if len(inputs) > 1:  # the mean over several source languages
+        source = f"mean of {','.join(inputs)}:{source.split(':')[-1]}"
     fig.suptitle(
-        f"{m.get('model', 'model')}: {m.get('source', '?')} latents patched into {m.get('target', '?')} "
+        f"{m.get('model', 'model')}: {source} latents patched into {m.get('target', '?')} "
         f"(n = {len(result.pairs)} pairs)",
         fontsize=10,
     )
