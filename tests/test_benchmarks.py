@@ -4,6 +4,7 @@ its header) on a tiny architecture."""
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_gpu_script_dry_run_on_the_cpu(tmp_path):
     env = {
         **os.environ,
+        # The script calls python3, which on the GPU machine has torch; here that is this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DEVICE": "cpu",
         "DTYPE": "float32",
         "ARCHS": "tiny-llama",
