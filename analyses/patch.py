@@ -25,7 +25,7 @@ def main() -> None:
     options.add_argument("--limit", type=int, default=60, help="concept pairs per run")
     args = options.parse_args()
     lm = latentlang.load_model(args.model, device=args.device)
-    lines = []
+    lines, results = [], []
     for name, mean_over in (
         ("patch-de-it-into-fr-zh", None),
         ("patch-mean-into-fr-zh", ["de", "es", "ru", "ja"]),
@@ -47,7 +47,28 @@ def main() -> None:
             result = run_patch(config, lm)
         write_outputs(result, out)
         lines.append(describe(name, mean_over, result))
+        results.append(result)
+    lines.append(mean_gain(*results))
     update_readme("patch", "\n\n".join(lines))
+
+
+def mean_gain(single, mean) -> str:
+    """The paired difference, over the same concept pairs, in the output's probability of the source
+    concept in the target's language: the mean latent's minus the single latent's, per patch layer."""
+    same = (
+        single.pairs[["source_concept", "target_concept"]] == mean.pairs[["source_concept", "target_concept"]]
+    ).all()
+    if not bool(same.all()):
+        return "The two runs measured different concept pairs: no paired comparison."
+    diff = mean.probs[:, :, -1, 1] - single.probs[:, :, -1, 1]  # [pair, patch layer]
+    half = 1.96 * diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
+    cells = ", ".join(
+        f"{j}: {d:+.3f} ({d - h:+.3f}–{d + h:+.3f})" for j, (d, h) in enumerate(zip(diff.mean(0), half))
+    )
+    return (
+        f"Mean latent minus the German one, source concept in zh, paired 95% over {len(diff)} pairs, "
+        f"by patch layer: {cells}."
+    )
 
 
 def describe(name: str, mean_over, result) -> str:
