@@ -57,14 +57,30 @@ _HOMES = {
     "PatchConfig": "latentlang.studies.patch",
     "run_patch": "latentlang.studies.patch",
     "PatchResult": "latentlang.results.patch",
+    "SteerConfig": "latentlang.studies.steer",
+    "run_steer": "latentlang.studies.steer",
+    "SteerResult": "latentlang.results.steer",
+    "AblateConfig": "latentlang.studies.ablate",
+    "run_ablate": "latentlang.studies.ablate",
+    "AblateResult": "latentlang.results.ablate",
+    "edited": "latentlang.core.edits",
+    "Patch": "latentlang.core.edits",
+    "Add": "latentlang.core.edits",
+    "ProjectOut": "latentlang.core.edits",
     "TokenGridConfig": "latentlang.studies.tokens",
     "explore": "latentlang.studies.tokens",
     "token_grid": "latentlang.studies.tokens",
 }
-__all__ = sorted(_HOMES)
+#: Short names of the causal studies' run functions: ``latentlang.patch(config, lm)``.
+_ALIASES = {"patch": "run_patch", "steer": "run_steer", "ablate": "run_ablate"}
+__all__ = sorted([*_HOMES, *_ALIASES])
 
 
 def __getattr__(name: str):
+    if name in _ALIASES:
+        value = __getattr__(_ALIASES[name])
+        globals()[name] = value
+        return value
     if name not in _HOMES:
         raise AttributeError(f"module 'latentlang' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOMES[name]), name)
@@ -73,4 +89,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+    return sorted([*globals(), *_HOMES, *_ALIASES])

@@ -15,22 +15,35 @@ from pathlib import Path
 
 from latentlang.config import split_list
 from latentlang.errors import LatentLangError
+from latentlang.studies.ablate import ABLATE
 from latentlang.studies.grid import GRID
 from latentlang.studies.latent import CLOZE, REPEAT, TRANSLATE
 from latentlang.studies.leakage import LEAKAGE
 from latentlang.studies.patch import PATCH
 from latentlang.studies.reproduce import REPRODUCE
 from latentlang.studies.runner import Study
+from latentlang.studies.steer import STEER
 from latentlang.studies.tokens import TOKENS
 
 #: Every study the CLI runs, in ``--help`` order: adding a study is adding it here.
-STUDIES: list[Study] = [TRANSLATE, REPEAT, CLOZE, GRID, TOKENS, LEAKAGE, PATCH, REPRODUCE]
+STUDIES: list[Study] = [
+    TRANSLATE,
+    REPEAT,
+    CLOZE,
+    GRID,
+    TOKENS,
+    LEAKAGE,
+    PATCH,
+    STEER,
+    ABLATE,
+    REPRODUCE,
+]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type, positional: tuple = ()) -> None:
     """Add one ``--option`` per dataclass field (help text, type and choices from the field; a
-    ``list[str]`` field takes a comma-separated value); the fields named in ``positional``
-    become positional arguments."""
+    ``list[str]``, ``list[int]`` or ``list[float]`` field takes a comma-separated value); the
+    fields named in ``positional`` become positional arguments."""
     hints = typing.get_type_hints(config_class)
     for f in dataclasses.fields(config_class):
         kind = hints[f.name]
@@ -46,16 +59,30 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type, po
             continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default_factory() if f.default is dataclasses.MISSING else f.default
-        shown = ",".join(default) if isinstance(default, list) else default
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
         parser.add_argument(
             flag,
             dest=f.name,
-            type=split_list if typing.get_origin(kind) is list else kind,
+            type=_list_of(typing.get_args(kind)[0]) if typing.get_origin(kind) is list else kind,
             required=required,
             default=default,
             choices=choices,
             help=help + ("" if required or default is None else f" (default: {shown})"),
         )
+
+
+def _list_of(item: type):
+    """The argparse type of a comma-separated list of ``item`` (its error names the bad entry)."""
+
+    def parse(text: str) -> list:
+        try:
+            return [item(entry) for entry in split_list(text)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {item.__name__}s, got {text!r}"
+            ) from None
+
+    return parse
 
 
 def _run(study: Study, args: argparse.Namespace) -> int:

@@ -66,23 +66,37 @@ class ProjectOut:
 
     Attributes:
         layers: The residual layers to change.
-        directions: ``[k, d]`` (any basis of the subspace; orthonormalised here).
+        directions: ``[k, d]``, one subspace for every row, or per batch row its own ``[k_b, d]``
+            (any basis of each subspace; orthonormalised here).
     """
 
     layers: Sequence[int]
-    directions: Float[Tensor, "k d_model"]
+    directions: Float[Tensor, "k d_model"] | list[Float[Tensor, "_k d_model"]]
 
     def __post_init__(self) -> None:
-        self._basis = torch.linalg.qr(self.directions.float().T).Q  # [d, k]
+        rows = self.directions if isinstance(self.directions, list) else [self.directions]
+        bases = [_span(r.float()) for r in rows]  # [d, rank_b], orthonormal columns
+        width = max(1, max(b.shape[1] for b in bases))
+        # Zero columns pad the smaller subspaces: they project nothing out.
+        self._basis = torch.stack([torch.nn.functional.pad(b, (0, width - b.shape[1])) for b in bases])
 
     def __call__(self, h: Tensor, layer: int) -> Tensor:
-        basis = self._basis.to(h.device)
+        basis = self._basis.to(h.device)  # [1 or batch, d, k]
         flat = h.float()
-        return (flat - (flat @ basis) @ basis.T).to(h.dtype)
+        coefficients = torch.einsum("bd,bdk->bk", flat, basis.expand(len(flat), -1, -1))
+        return (flat - torch.einsum("bk,bdk->bd", coefficients, basis.expand(len(flat), -1, -1))).to(h.dtype)
+
+
+def _span(rows: Float[Tensor, "k d_model"]) -> Float[Tensor, "d_model rank"]:
+    """An orthonormal basis of the rows' span (directions that are zero or dependent on the
+    others add nothing: a zero row projects nothing out)."""
+    u, s, _ = torch.linalg.svd(rows.T, full_matrices=False)
+    keep = s > max(float(s.max()) if s.numel() else 0.0, 1e-30) * 1e-6
+    return u[:, keep]
 
 
 @contextmanager
-def edited(lm: LensModel, edits: Sequence, positions: Tensor | None = None) -> Iterator[None]:
+def edited(lm: LensModel, edits: Sequence, positions: Tensor | str | None = None) -> Iterator[None]:
     """Apply ``edits`` to every forward pass of ``lm`` in the block (hooks removed at its end).
 
     Args:
@@ -90,7 +104,8 @@ def edited(lm: LensModel, edits: Sequence, positions: Tensor | None = None) -> I
         edits: :class:`Patch`, :class:`Add`, :class:`ProjectOut` or any callable
             ``edit(h [batch, d], layer) -> h`` with a ``layers`` attribute.
         positions: Per row, the position to edit (``[batch]``); default: the last column (each
-            row's last token of a left-padded batch).
+            row's last token of a left-padded batch; while generating with the KV cache, every new
+            token in turn); ``"all"``: every position (padding included: it is masked anyway).
 
     Raises:
         LatentLangError: The model runs elsewhere, its residual is not read the plain way, or an
@@ -110,12 +125,21 @@ def edited(lm: LensModel, edits: Sequence, positions: Tensor | None = None) -> I
                 raise LatentLangError(f"layer {layer} is outside 0..{depth} (0 = embeddings)")
             by_layer.setdefault(layer, []).append(edit)
 
+    if isinstance(positions, str) and positions != "all":
+        raise LatentLangError(f"positions is a tensor of per-row positions or 'all', got {positions!r}")
+
     def change(h: Tensor, layer: int) -> Tensor:
         rows = torch.arange(h.shape[0], device=h.device)
-        cols = torch.full_like(rows, h.shape[1] - 1) if positions is None else positions.to(h.device)
+        if isinstance(positions, str):  # "all": column by column, so each row keeps its own vector
+            columns = [torch.full_like(rows, c) for c in range(h.shape[1])]
+        elif positions is None:
+            columns = [torch.full_like(rows, h.shape[1] - 1)]
+        else:
+            columns = [positions.to(h.device)]
         h = h.clone()
-        for edit in by_layer[layer]:
-            h[rows, cols] = edit(h[rows, cols], layer)
+        for cols in columns:
+            for edit in by_layer[layer]:
+                h[rows, cols] = edit(h[rows, cols], layer)
         return h
 
     def before_first(_module, args, kwargs):

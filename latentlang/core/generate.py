@@ -1,14 +1,16 @@
 """Greedy generation that reads the residual stream as it goes: no second forward pass.
 
-:func:`generate_reading` runs ``model.generate`` (greedy, the KV cache on) with forward hooks on
-the decoder blocks that keep, for each of the first ``steps`` forward calls, the residual at the
-last position at every layer: the position that predicts generated token ``k``. Call ``0`` is the
-prompt's own forward pass (its last position predicts the first new token), call ``k`` the step
-that reads generated token ``k - 1``. So the lens can read what every layer would have said
-before each of the first new tokens, and the model's own logits there (``scores``) come from the
-same pass.
+:func:`generate_streaming` runs ``model.generate`` (greedy, the KV cache on) with forward hooks on
+the decoder blocks that hand each forward call's residual at its last position, at every layer,
+to a callback as soon as the call ends: call ``0`` is the prompt's own forward pass (its last
+position predicts the first new token), call ``k`` the step that reads generated token ``k - 1``.
+A callback that reduces what it gets (the lens's top-k, entropy, language mass) keeps memory
+bounded however long the generation. :func:`generate_reading` keeps the residuals of the first
+``steps`` calls and the model's own logits there (``scores``, from the same pass), so the lens
+can read what every layer would have said before each of the first new tokens.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -46,6 +48,50 @@ def generate_reading(lm: LensModel, batch: Batch, max_new_tokens: int, steps: in
         LatentLangError: The model does not run here, or its residual is read in a way only a
             plain forward pass supports (positions renumbered by latentlang, a shared prefix).
     """
+    kept: list[Tensor] = []
+
+    def keep(step: int, residuals: Tensor) -> None:
+        if step < steps:
+            kept.append(residuals)
+
+    new_tokens, out_scores = generate_streaming(lm, batch, max_new_tokens, keep, scores=True)
+    n, width = len(batch.input_ids), kept[0].shape[-1]
+    residuals = torch.zeros(n, kept[0].shape[1], steps, width, device=lm.device)
+    scores = torch.zeros(n, steps, out_scores[0].shape[-1], device=lm.device)
+    for k in range(min(steps, len(kept), len(out_scores))):
+        residuals[:, :, k] = kept[k]
+        scores[:, k] = out_scores[k].float().to(lm.device)
+    return Generation(new_tokens, scores, residuals)
+
+
+@torch.no_grad()
+def generate_streaming(
+    lm: LensModel,
+    batch: Batch,
+    max_new_tokens: int,
+    on_step: Callable[[int, Float[Tensor, "batch layer d_model"]], None],
+    scores: bool = False,
+) -> tuple[Int[Tensor, "batch new"], tuple[Tensor, ...]]:
+    """Generate greedily (KV cache on) and hand each forward call's residuals at its last position
+    to ``on_step(step, residuals)`` as soon as the call ends: step 0 is the prompt's last token,
+    step ``k`` the position holding new token ``k - 1``. Whatever ``on_step`` keeps is all that
+    stays in memory, so a reader that reduces each step (the lens) runs in bounded memory.
+
+    Args:
+        lm: A local model.
+        batch: A plain left-padded batch.
+        max_new_tokens: How many tokens to generate at most.
+        on_step: Called once per forward call.
+        scores: Also return ``generate``'s scores (one ``[batch, vocab]`` tensor per step: memory
+            that grows with the generation).
+
+    Returns:
+        The new tokens per row (padding after a row's end of sequence) and the scores (empty
+        without ``scores``).
+
+    Raises:
+        LatentLangError: As :func:`generate_reading`.
+    """
     if not lm.backend.local:
         raise LatentLangError(
             f"{lm.name} runs on {lm.backend.where}; latentlang generates on local models only"
@@ -56,21 +102,28 @@ def generate_reading(lm: LensModel, batch: Batch, max_new_tokens: int, steps: in
             f"{lm.name}: generation reads a plain left-padded batch of a model with its own positions; "
             "this model's positions are renumbered by latentlang"
         )
-    calls: list[list[Tensor]] = []
+    layers = parts.layers
+    expected = (len(reading.calls) if reading.calls else len(layers)) + 1
+    call: list[Tensor] = []
+    step, started = [0], [0]
     target = lm.device
 
     def start(_module, _args, _kwargs):
-        calls.append([])
+        call.clear()
+        started[0] += 1
 
     def grab_input(_module, args, kwargs):
-        if len(calls) <= steps and not calls[-1]:
-            calls[-1].append(reading.input(args, kwargs)[:, -1].flatten(1).to(target))
+        if not call:
+            call.append(reading.input(args, kwargs)[:, -1].flatten(1).to(target))
 
     def grab_output(_module, _args, output):
-        if len(calls) <= steps:
-            calls[-1].append(reading.output(output)[:, -1].flatten(1).to(target))
+        call.append(reading.output(output)[:, -1].flatten(1).to(target))
+        if len(call) == expected:
+            on_step(step[0], torch.stack(call, dim=1))
+            step[0] += 1
+        elif len(call) > expected:
+            raise LatentLangError(f"{lm.name}: its blocks ran a varying number of times while generating")
 
-    layers = parts.layers
     first = reading.entry if reading.entry is not None else layers[reading.calls[0] if reading.calls else 0]
     handles = [lm.model.register_forward_pre_hook(start, with_kwargs=True)]
     handles.append(first.register_forward_pre_hook(grab_input, with_kwargs=True))
@@ -84,17 +137,11 @@ def generate_reading(lm: LensModel, batch: Batch, max_new_tokens: int, steps: in
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             return_dict_in_generate=True,
-            output_scores=True,
+            output_scores=scores,
         )
     finally:
         for handle in handles:
             handle.remove()
-    n, expected = len(batch.input_ids), (len(reading.calls) if reading.calls else len(layers)) + 1
-    if any(len(c) != expected for c in calls[:steps]):
+    if step[0] != started[0]:
         raise LatentLangError(f"{lm.name}: its blocks ran a varying number of times while generating")
-    residuals = torch.zeros(n, expected, steps, calls[0][0].shape[-1], device=target)
-    scores = torch.zeros(n, steps, out.scores[0].shape[-1], device=target)
-    for k in range(min(steps, len(calls), len(out.scores))):
-        residuals[:, :, k] = torch.stack(calls[k], dim=1)
-        scores[:, k] = out.scores[k].float().to(target)
-    return Generation(out.sequences[:, batch.input_ids.shape[1] :], scores, residuals)
+    return out.sequences[:, batch.input_ids.shape[1] :], (out.scores or ()) if scores else ()

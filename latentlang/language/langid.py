@@ -214,6 +214,35 @@ def language_mass(
     return mass.scatter_add_(-1, labels, top_logprob.exp())
 
 
+def output_mass(
+    logits: Float[Tensor, "batch vocab"], tags: Int[Tensor, " vocab"], n_labels: int
+) -> Float[Tensor, "batch label"]:
+    """Probability mass of each language label in the whole next-token distribution."""
+    probs = logits.float().softmax(-1)
+    mass = torch.zeros(len(probs), n_labels, device=probs.device)
+    return mass.index_add_(1, tags[: probs.shape[-1]].long(), probs)
+
+
+def text_language(text: str) -> str:
+    """The language of a text (a generated reply, a sentence), by its most frequent script: kana
+    anywhere is Japanese, Han without kana Chinese, a script of one language that language; else
+    fastText LID among that script's languages when confident. ``"other"`` when undecided,
+    ``"none"`` for text without letters."""
+    letters = [ch for ch in text if unicodedata.category(ch).startswith("L")]
+    if not letters:
+        return "none"
+    scripts = [unicodedata.name(ch, "UNKNOWN").split()[0] for ch in letters]
+    if {"HIRAGANA", "KATAKANA"} & set(scripts):
+        return "ja"
+    main = max(set(scripts), key=scripts.count)
+    if main == "CJK":  # Han without kana: Japanese prose has kana; fastText guesses on short Han text
+        return "zh"
+    candidates = SCRIPT_LANGUAGES.get(main, ())
+    if len(candidates) == 1:
+        return candidates[0]
+    return _fasttext_choice(" ".join(text.split()), candidates or LANGUAGES)
+
+
 @lru_cache(maxsize=1)
 def _dictionary() -> dict[tuple[str, str], float]:
     """(language, casefolded word) -> log10 frequency, for wordfreq's and latentlang's lists."""

@@ -1,4 +1,5 @@
-"""Read a generated answer: which option it picked, or whether it refused.
+"""Read a generated answer: which option it picked, or whether it refused; the word a
+translation prompt's continuation gives.
 
 An answer is read from the reply's first non-empty line (models often go on to list the other
 options or start a new question): the one option number on it (ASCII, full-width, Arabic-Indic or
@@ -156,3 +157,9 @@ def answer_position(answer: str, new_tokens: list[str], top_tokens: list[list[st
         if any(answer in token for token in candidates):
             return k
     return 0
+
+
+def translation_answer(continuation: str) -> str:
+    """The word a translation prompt's continuation gives (after ``中文: "``): up to its closing
+    quote or line break; the rest is the model writing the next demonstration."""
+    return continuation.split('"')[0].split("\n")[0].strip()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from latentlang.outputs.ablate import ablate_figure
 from latentlang.outputs.curves import (
     language_mass_figure,
     latent_language_figure,
@@ -25,12 +26,15 @@ from latentlang.outputs.leakage import (
     value_shift_figure,
 )
 from latentlang.outputs.patch import patch_figure
+from latentlang.outputs.steer import steer_figure
 from latentlang.outputs.style import save_figure
 from latentlang.outputs.token_grid import token_grid_figure
+from latentlang.results.ablate import AblateResult
 from latentlang.results.leakage import LeakageResult, example_question
 from latentlang.results.lens_result import LensResult
 from latentlang.results.patch import PatchResult
 from latentlang.results.sets import GridResult, ReproduceResult
+from latentlang.results.steer import SteerResult
 from latentlang.results.surveys import (
     consistency,
     consistency_summary,
@@ -131,6 +135,28 @@ def _(result: PatchResult, out: str | Path) -> list[Path]:
     dropped = pd.DataFrame(result.meta.get("dropped", []), columns=["concept", "reason", "detail"])
     tables = {"patch": result.summary(), "patch_curves": curves, "dropped": dropped}
     return _write(out, tables, {"patch": patch_figure(result)})
+
+
+@write_outputs.register
+def _(result: SteerResult, out: str | Path) -> list[Path]:
+    """``steer.csv`` (one row per α and steered layer: the concept's output probability in A and
+    in B with intervals, its paired change from the unsteered prompt, each language's next-token
+    mass, with generation the share of continuations in A and B), ``steer_prompts.csv`` (every
+    prompt, α and layer, with the continuation and its language), ``dropped.csv`` and the figure."""
+    dropped = pd.DataFrame(result.meta.get("dropped", []), columns=["concept", "reason", "detail"])
+    tables = {"steer": result.summary(), "steer_prompts": result.to_dataframe(), "dropped": dropped}
+    return _write(out, tables, {"steer": steer_figure(result)})
+
+
+@write_outputs.register
+def _(result: AblateResult, out: str | Path) -> list[Path]:
+    """``ablate.csv`` (one row per first ablated layer: the target concept's and the ablated
+    word's output probability ablated, with the control ablated and unablated, and the paired
+    difference), ``ablate_prompts.csv`` (every prompt, layer and condition), ``dropped.csv`` and the
+    figure."""
+    dropped = pd.DataFrame(result.meta.get("dropped", []), columns=["concept", "reason", "detail"])
+    tables = {"ablate": result.summary(), "ablate_prompts": result.to_dataframe(), "dropped": dropped}
+    return _write(out, tables, {"ablate": ablate_figure(result)})
 
 
 def _write(

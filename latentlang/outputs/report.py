@@ -2,11 +2,13 @@
 
 from functools import singledispatch
 
+from latentlang.results.ablate import AblateResult
 from latentlang.results.leakage import LeakageResult, leakage_numbers
 from latentlang.results.lens_result import LensResult
 from latentlang.results.measures import key_numbers
 from latentlang.results.patch import SETS, PatchResult
 from latentlang.results.sets import GridResult, ReproduceResult
+from latentlang.results.steer import SteerResult
 
 
 @singledispatch
@@ -76,3 +78,34 @@ def _(result: PatchResult) -> list[str]:
         best = int(column.idxmax())
         lines.append(f"  {name}: {before:.3f} unpatched, {column.max():.3f} patching layer {best}")
     return lines
+
+
+@report.register
+def _(result: SteerResult) -> list[str]:
+    """Unsteered, and at the (α, layer) that raises the concept in B most: both probabilities."""
+    a, b = result.languages
+    summary = result.summary()
+    best = summary.loc[summary[f"p_concept_{b}"].idxmax()]
+    lines = [f"{len(result.prompts)} prompts ({len(result.meta.get('dropped', []))} dropped)"]
+    p_a, p_b = result.base_probs.mean(0)
+    lines.append(f"  unsteered: P(concept in {a}) {p_a:.3f}, in {b} {p_b:.3f}")
+    lines.append(
+        f"  α = {best['alpha']:g} at layer {int(best['layer'])}: in {a} {best[f'p_concept_{a}']:.3f}, "
+        f"in {b} {best[f'p_concept_{b}']:.3f}"
+    )
+    return lines
+
+
+@report.register
+def _(result: AblateResult) -> list[str]:
+    """The target concept's output probability unablated, and where ablation lowers it most
+    against the control (the paired difference and its interval)."""
+    summary = result.summary()
+    row = summary.loc[summary["delta_target"].idxmin()]
+    return [
+        f"{len(result.prompts)} prompts ({len(result.meta.get('dropped', []))} dropped)",
+        f"  P(target) unablated {row['p_target_unablated']:.3f}; from layer {int(row['layer'])} on: "
+        f"ablated {row['p_target_ablated']:.3f}, control {row['p_target_control']:.3f}, "
+        f"difference {row['delta_target']:+.3f} "
+        f"({row['delta_target_ci_low']:+.3f} to {row['delta_target_ci_high']:+.3f})",
+    ]
