@@ -16,6 +16,7 @@ from pathlib import Path
 from latentlang.config import split_list
 from latentlang.errors import LatentLangError
 from latentlang.studies.ablate import ABLATE
+from latentlang.studies.generation import GENERATE
 from latentlang.studies.grid import GRID
 from latentlang.studies.latent import CLOZE, REPEAT, TRANSLATE
 from latentlang.studies.leakage import LEAKAGE
@@ -36,6 +37,7 @@ STUDIES: list[Study] = [
     PATCH,
     STEER,
     ABLATE,
+    GENERATE,
     REPRODUCE,
 ]
 

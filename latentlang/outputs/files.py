@@ -30,6 +30,7 @@ from latentlang.outputs.steer import steer_figure
 from latentlang.outputs.style import save_figure
 from latentlang.outputs.token_grid import token_grid_figure
 from latentlang.results.ablate import AblateResult
+from latentlang.results.generation import GenerationResult
 from latentlang.results.leakage import LeakageResult, example_question
 from latentlang.results.lens_result import LensResult
 from latentlang.results.patch import PatchResult
@@ -157,6 +158,22 @@ def _(result: AblateResult, out: str | Path) -> list[Path]:
     dropped = pd.DataFrame(result.meta.get("dropped", []), columns=["concept", "reason", "detail"])
     tables = {"ablate": result.summary(), "ablate_prompts": result.to_dataframe(), "dropped": dropped}
     return _write(out, tables, {"ablate": ablate_figure(result)})
+
+
+@write_outputs.register
+def _(result: GenerationResult, out: str | Path) -> list[Path]:
+    """``generation.csv`` (one row per text, position and layer: the token there, the lens's top
+    next token and its probability, the entropy and each language's mass), ``words.csv`` (each
+    dictionary word read: routed via English or not, each set's peak probability), ``routing.csv``
+    (the share routed per language and part, with intervals) and ``texts.csv`` (each prompt and
+    what was generated, or the given text)."""
+    tables = {
+        "generation": result.to_dataframe(),
+        "words": result.words(),
+        "routing": result.routing(),
+        "texts": result.texts,
+    }
+    return _write(out, tables, {})
 
 
 def _write(

@@ -1,0 +1,61 @@
+"""Per-word English routing: the rule on made-up readings, and the readings of dictionary words
+at the position that predicts them on a tiny model."""
+
+import numpy as np
+import pandas as pd
+import torch
+from conftest import tiny_model, tiny_tokenizer
+
+from latentlang import LensModel
+from latentlang.core.batch import left_pad
+from latentlang.language.segment import Dictionary
+from latentlang.results.routing import routed_via_english, routing_shares, routing_table
+from latentlang.studies.routing import read_words, word_items
+
+
+def _curves(own, en, control):
+    return np.stack([own, en, control], axis=-1)[None].astype(np.float32)
+
+
+def test_english_must_lead_in_a_middle_layer_before_the_word_wins():
+    layers = 8  # middle layers: 2..5
+    en_first = _curves([0, 0, 0, 0.1, 0.1, 0.6, 0.8, 0.9], [0, 0.1, 0.3, 0.4, 0.2, 0.1, 0, 0], [0] * layers)
+    assert routed_via_english(en_first).tolist() == [True]
+    early_only = _curves(
+        [0, 0.2, 0.5, 0.6, 0.6, 0.7, 0.8, 0.9], [0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0, 0], [0] * layers
+    )
+    assert routed_via_english(early_only).tolist() == [False]  # English leads only at layer 0
+    below_control = _curves([0] * 5 + [0.5] * 3, [0, 0, 0.2, 0.2, 0, 0, 0, 0], [0, 0, 0.3, 0.3, 0, 0, 0, 0])
+    assert routed_via_english(below_control).tolist() == [False]
+    after_win = _curves([0.9] * layers, [0, 0, 0.95, 0, 0, 0, 0, 0], [0] * layers)
+    assert routed_via_english(after_win).tolist() == [True]  # it wins for good only from layer 3
+    table = routing_table(
+        pd.DataFrame({"lang": ["de"] * 2, "part": ["text"] * 2}), np.concatenate([en_first, early_only])
+    )
+    shares = routing_shares(table)
+    assert shares[["routed", "n", "share"]].values.tolist() == [[1, 2, 0.5]] and 0 < shares["ci_low"][0] < 0.5
+
+
+def test_words_are_read_where_they_are_predicted():
+    corpus = ["der Hund und die Katze", "the dog and the cat", "le chien et le chat"] * 5
+    tok = tiny_tokenizer(corpus)
+    lm = LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)
+    dictionary = Dictionary(
+        {("de", "hund"): ("dog",), ("de", "katze"): ("cat",), ("fr", "chien"): ("dog",)}, 1
+    )
+    ids = tok("der Hund und die Katze")["input_ids"]
+    items = word_items(lm, [ids], [3], ["de"], dictionary)
+    assert [(i.word.text, i.part) for i in items] == [("Hund", "prompt"), ("Katze", "text")]
+    for item in items:
+        own, en, control = (set(s) for s in item.sets)
+        assert own and en and control and not own & en and not control & (own | en)
+        assert tok.decode(ids[item.position + 1]).strip().startswith(item.word.text[:1])
+    probs = read_words(lm, [ids], items)
+    for k, item in enumerate(items):  # what the lens reads at that position of the text alone
+        prefix = left_pad([ids[: item.position + 1]], 0, lm.device)
+        alone = lm.lens.readout(lm.capture(prefix).residuals[:, :, -1], None, top_k=1)
+        full = torch.log_softmax(lm.lens.logits(lm.capture(prefix).residuals[0, :, -1]), -1).exp()
+        np.testing.assert_allclose(
+            probs[k, :, 0], full[:, list(item.sets[0])].sum(-1).detach().numpy(), atol=1e-5
+        )
+        assert alone.entropy_bits.shape[1] == probs.shape[1]
