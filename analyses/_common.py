@@ -33,14 +33,15 @@ def run_into(config, lm, out: Path) -> dict:
     return key_numbers(result)
 
 
-def fresh_run(config, lm):
-    """:func:`run_task`, first clearing ``config.out`` if it holds a run with other settings (a
-    figure folder made by an older version): scripts regenerate figures with the current code."""
+def fresh_run(config, lm, run=run_task):
+    """``run(config, lm)`` (default :func:`run_task`), first clearing ``config.out`` if it holds a
+    run with other settings (a folder made by an older version): scripts regenerate figures with
+    the current code."""
     try:
-        return run_task(config, lm=lm)
+        return run(config, lm)
     except OtherRunError:
         clear_run(config.out)
-        return run_task(config, lm=lm)
+        return run(config, lm)
 
 
 def numbers_table(rows: list[dict], name: str) -> str:

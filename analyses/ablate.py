@@ -11,12 +11,11 @@ measured numbers into figures/README.md.
 
 from pathlib import Path
 
-from _common import parser, update_readme
+from _common import fresh_run, parser, update_readme
 
 import latentlang
 from latentlang.outputs.files import write_outputs
 from latentlang.studies.ablate import AblateConfig, run_ablate
-from latentlang.studies.runner import OtherRunError, clear_run
 
 
 def main() -> None:
@@ -33,11 +32,7 @@ def main() -> None:
     lines = []
     for name, config in runs.items():
         config.out = f"runs/{name}"
-        try:
-            result = run_ablate(config, lm)
-        except OtherRunError:
-            clear_run(config.out)
-            result = run_ablate(config, lm)
+        result = fresh_run(config, lm, run_ablate)
         write_outputs(result, Path(args.out) / name)
         lines.append(describe(name, result))
     update_readme("ablate", "\n\n".join(lines))

@@ -11,13 +11,12 @@ measured numbers into figures/README.md.
 from pathlib import Path
 
 import numpy as np
-from _common import parser, update_readme
+from _common import fresh_run, parser, update_readme
 
 import latentlang
 from latentlang.outputs.files import write_outputs
 from latentlang.results.patch import SETS
 from latentlang.studies.patch import PatchConfig, run_patch
-from latentlang.studies.runner import OtherRunError, clear_run
 
 
 def main() -> None:
@@ -40,11 +39,7 @@ def main() -> None:
             batch_size=args.batch_size,
             out=f"runs/{name}",
         )
-        try:
-            result = run_patch(config, lm)
-        except OtherRunError:
-            clear_run(config.out)
-            result = run_patch(config, lm)
+        result = fresh_run(config, lm, run_patch)
         write_outputs(result, out)
         lines.append(describe(name, mean_over, result))
         results.append(result)

@@ -12,12 +12,11 @@ steer_prompts.csv, dropped.csv, steer.png/pdf) and the measured numbers into fig
 from pathlib import Path
 
 import numpy as np
-from _common import parser, update_readme
+from _common import fresh_run, parser, update_readme
 
 import latentlang
 from latentlang.language.refusal import translation_answer
 from latentlang.outputs.files import write_outputs
-from latentlang.studies.runner import OtherRunError, clear_run
 from latentlang.studies.steer import SteerConfig, run_steer
 
 
@@ -41,11 +40,7 @@ def main() -> None:
     lines = []
     for name, config in runs.items():
         config.out = f"runs/{name}"
-        try:
-            result = run_steer(config, lm)
-        except OtherRunError:
-            clear_run(config.out)
-            result = run_steer(config, lm)
+        result = fresh_run(config, lm, run_steer)
         write_outputs(result, Path(args.out) / name)
         lines.append(describe(name, result))
     update_readme("steer", "\n\n".join(lines))

@@ -144,6 +144,22 @@ def tiny_dir(tmp_path_factory, words_csv):
 
 
 @pytest.fixture(scope="session")
+def word_lm(words_csv):
+    """A tiny random Llama whose byte-level tokenizer was trained on the words of ``words_csv``
+    and a translation line (for the studies that build translation prompts)."""
+    import pandas as pd
+
+    from latentlang import LensModel
+
+    table = pd.read_csv(words_csv)
+    corpus = [" ".join(table[c]) for c in table.columns] + [
+        'Français: "chien" - 中文: "狗" English: "dog"\n'
+    ] * 5
+    tok = tiny_tokenizer(corpus)
+    return LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)
+
+
+@pytest.fixture(scope="session")
 def gemma():
     """The real Gemma-3-270M (float32, CPU), loaded once per test session."""
     import latentlang

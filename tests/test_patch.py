@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_model, tiny_tokenizer
+from conftest import tiny_model
 
 from latentlang import LensModel
 from latentlang.core.batch import left_pad
@@ -71,16 +71,6 @@ def test_projecting_out_a_direction_removes_it():
     edit = ProjectOut([1], torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]))
     h = edit(torch.tensor([[2.0, 3.0, 5.0]]), 1)
     torch.testing.assert_close(h, torch.tensor([[0.0, -1.0, 1.0]]))
-
-
-@pytest.fixture(scope="module")
-def word_lm(words_csv):
-    table = pd.read_csv(words_csv)
-    corpus = [" ".join(table[c]) for c in table.columns] + [
-        'Français: "chien" - 中文: "狗" English: "dog"\n'
-    ] * 5
-    tok = tiny_tokenizer(corpus)
-    return LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)
 
 
 def test_the_study_reads_the_source_output_when_patching_the_last_layer(word_lm, words_csv, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_model, tiny_tokenizer
+from conftest import tiny_model
 
 from latentlang import LensModel
 from latentlang.core.batch import left_pad
@@ -137,16 +137,6 @@ def test_padded_batches_and_backends_agree(tiny_dir, tmp_path, monkeypatch):
                     single = lm.capture(left_pad([ids[row]], 0, lm.device)).final_logits
                 torch.testing.assert_close(single[0], out["hf"][row], atol=1e-4, rtol=0)
     torch.testing.assert_close(out["transformer_lens"], out["hf"], atol=1e-4, rtol=0)
-
-
-@pytest.fixture(scope="module")
-def word_lm(words_csv):
-    table = pd.read_csv(words_csv)
-    corpus = [" ".join(table[c]) for c in table.columns] + [
-        'Français: "chien" - 中文: "狗" English: "dog"\n'
-    ] * 5
-    tok = tiny_tokenizer(corpus)
-    return LensModel.from_hf(tiny_model("llama", vocab_size=len(tok)), tok)
 
 
 def test_language_vectors_leave_out_the_prompts_own_concept():

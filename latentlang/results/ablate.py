@@ -7,14 +7,13 @@ the ablated language: :data:`SETS`).
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
 from latentlang.results.lens_result import mean_interval
-from latentlang.results.storage import load_npz, save_npz
+from latentlang.results.storage import ArrayResult
 
 CONDITIONS = ("ablated", "control")
 SETS = ("target", "ablated_word")
@@ -22,7 +21,7 @@ _ARRAYS = ("probs", "base_probs")
 
 
 @dataclass
-class AblateResult:
+class AblateResult(ArrayResult):
     """Ablation results.
 
     Attributes:
@@ -33,6 +32,9 @@ class AblateResult:
             unembedding rows each condition projects out).
         meta: The prompts' languages, the ablated language, layers, positions, basis, ...
     """
+
+    ARRAYS = _ARRAYS
+    TABLE = "prompts"
 
     probs: Float[np.ndarray, "prompt layer 2 2"]
     base_probs: Float[np.ndarray, "prompt 2"]
@@ -76,24 +78,6 @@ class AblateResult:
                 "set": np.asarray(SETS)[s],
                 "prob": self.probs.reshape(-1),
             }
-        )
-
-    def save(self, path: str | Path) -> Path:
-        """Write the result to one ``.npz`` file, atomically."""
-        return save_npz(path, {name: getattr(self, name) for name in _ARRAYS}, self.prompts, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "AblateResult":
-        arrays, prompts, meta = load_npz(path, set(_ARRAYS))
-        return cls(**{name: arrays[name] for name in _ARRAYS}, prompts=prompts, meta=meta)
-
-    @classmethod
-    def concat(cls, parts: list["AblateResult"], meta: dict | None = None) -> "AblateResult":
-        """Join results of consecutive batches along the prompt axis."""
-        return cls(
-            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS},
-            prompts=pd.concat([p.prompts for p in parts], ignore_index=True),
-            meta=parts[0].meta if meta is None else meta,
         )
 
     def __repr__(self) -> str:

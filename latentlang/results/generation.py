@@ -8,14 +8,13 @@ generation that ended) hold token ``-1``.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jaxtyping import Float, Int, Shaped
 
 from latentlang.results.routing import routing_shares, routing_table
-from latentlang.results.storage import load_npz, save_npz
+from latentlang.results.storage import ArrayResult
 
 _ARRAYS = (
     "tokens",
@@ -34,7 +33,7 @@ WORD_FIELDS = ("word", "lang", "part", "english")
 
 
 @dataclass
-class GenerationResult:
+class GenerationResult(ArrayResult):
     """Lens readings along texts.
 
     Attributes:
@@ -54,6 +53,9 @@ class GenerationResult:
             ``n_positions``.
         meta: Model, labels, top-k, mode (``generate`` or ``text``), ...
     """
+
+    ARRAYS = _ARRAYS
+    TABLE = "texts"
 
     tokens: Int[np.ndarray, "text position"]
     token_text: Shaped[np.ndarray, "text position"]
@@ -118,15 +120,6 @@ class GenerationResult:
         """The share of dictionary words routed via English per language and part of the text
         (``prompt``, ``text``), with Wilson intervals (``routing.csv``)."""
         return routing_shares(self.words(), confidence)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the result to one ``.npz`` file, atomically."""
-        return save_npz(path, {name: getattr(self, name) for name in _ARRAYS}, self.texts, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "GenerationResult":
-        arrays, texts, meta = load_npz(path, set(_ARRAYS))
-        return cls(**{name: arrays[name] for name in _ARRAYS}, texts=texts, meta=meta)
 
     @classmethod
     def concat(cls, parts: list["GenerationResult"], meta: dict | None = None) -> "GenerationResult":

@@ -7,14 +7,13 @@ the patched run: the last layer is the model's output) and ``set`` (the four tok
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
 from latentlang.results.lens_result import mean_interval
-from latentlang.results.storage import load_npz, save_npz
+from latentlang.results.storage import ArrayResult
 
 #: The four token sets: the source concept and the target concept, each in the source prompt's
 #: output language and the target prompt's.
@@ -23,7 +22,7 @@ _ARRAYS = ("probs", "unpatched", "source_own")
 
 
 @dataclass
-class PatchResult:
+class PatchResult(ArrayResult):
     """Patching results.
 
     Attributes:
@@ -34,6 +33,9 @@ class PatchResult:
             each set's words.
         meta: Model, the two pairs, the mode, the languages averaged over, version, ...
     """
+
+    ARRAYS = _ARRAYS
+    TABLE = "pairs"
 
     probs: Float[np.ndarray, "pair patch layer set"]
     unpatched: Float[np.ndarray, "pair layer set"]
@@ -75,24 +77,6 @@ class PatchResult:
                 "set": np.asarray(SETS)[s],
                 "prob": self.probs.reshape(-1),
             }
-        )
-
-    def save(self, path: str | Path) -> Path:
-        """Write the result to one ``.npz`` file, atomically."""
-        return save_npz(path, {name: getattr(self, name) for name in _ARRAYS}, self.pairs, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "PatchResult":
-        arrays, pairs, meta = load_npz(path, set(_ARRAYS))
-        return cls(**{name: arrays[name] for name in _ARRAYS}, pairs=pairs, meta=meta)
-
-    @classmethod
-    def concat(cls, parts: list["PatchResult"], meta: dict | None = None) -> "PatchResult":
-        """Join results of consecutive batches along the pair axis."""
-        return cls(
-            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS},
-            pairs=pd.concat([p.pairs for p in parts], ignore_index=True),
-            meta=parts[0].meta if meta is None else meta,
         )
 
     def __repr__(self) -> str:

@@ -6,7 +6,6 @@ steered, ``meta["layers"]``), ``set`` (the concept in A, in B: ``meta["languages
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,13 +14,13 @@ from jaxtyping import Float, Shaped
 from latentlang.language.refusal import translation_answer
 from latentlang.results.lens_result import mean_interval
 from latentlang.results.measures import wilson_interval
-from latentlang.results.storage import load_npz, save_npz
+from latentlang.results.storage import ArrayResult
 
 _ARRAYS = ("probs", "mass", "texts", "text_lang", "base_probs", "base_mass", "base_text", "base_lang")
 
 
 @dataclass
-class SteerResult:
+class SteerResult(ArrayResult):
     """Steering results.
 
     Attributes:
@@ -37,6 +36,9 @@ class SteerResult:
         prompts: One row per prompt: ``concept, text``.
         meta: Languages A and B, layers, α values, labels, vector norms, ...
     """
+
+    ARRAYS = _ARRAYS
+    TABLE = "prompts"
 
     probs: Float[np.ndarray, "prompt alpha layer 2"]
     mass: Float[np.ndarray, "prompt alpha layer label"]
@@ -123,24 +125,6 @@ class SteerResult:
                 frame[f"mass_{lang}"] = self.mass[..., labels.index(lang)].reshape(-1)
         frame |= {"text": self.texts.reshape(-1), "text_lang": self.text_lang.reshape(-1)}
         return pd.DataFrame(frame)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the result to one ``.npz`` file, atomically."""
-        return save_npz(path, {name: getattr(self, name) for name in _ARRAYS}, self.prompts, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SteerResult":
-        arrays, prompts, meta = load_npz(path, set(_ARRAYS))
-        return cls(**{name: arrays[name] for name in _ARRAYS}, prompts=prompts, meta=meta)
-
-    @classmethod
-    def concat(cls, parts: list["SteerResult"], meta: dict | None = None) -> "SteerResult":
-        """Join results of consecutive batches along the prompt axis."""
-        return cls(
-            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS},
-            prompts=pd.concat([p.prompts for p in parts], ignore_index=True),
-            meta=parts[0].meta if meta is None else meta,
-        )
 
     def __repr__(self) -> str:
         a, b = self.languages

@@ -46,3 +46,33 @@ def load_npz(path: str | Path, required: set[str]) -> tuple[dict[str, np.ndarray
         arrays = {k: data[k] for k in data.files if not k.startswith("table:") and k != "meta"}
         table = pd.DataFrame({k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("table:")})
         return arrays, table, json.loads(str(data["meta"]))
+
+
+class ArrayResult:
+    """``save``, ``load`` and ``concat`` for a result dataclass made of named arrays whose first
+    axis is its items, one table with a row per item, and ``meta``.
+
+    A subclass names them in ``ARRAYS`` and ``TABLE``; its dataclass fields hold them.
+    """
+
+    ARRAYS: tuple[str, ...] = ()
+    TABLE: str = ""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result to one ``.npz`` file, atomically."""
+        arrays = {name: getattr(self, name) for name in self.ARRAYS}
+        return save_npz(path, arrays, getattr(self, self.TABLE), self.meta)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        arrays, table, meta = load_npz(path, set(cls.ARRAYS))
+        return cls(**{name: arrays[name] for name in cls.ARRAYS}, **{cls.TABLE: table}, meta=meta)
+
+    @classmethod
+    def concat(cls, parts: list, meta: dict | None = None):
+        """Join results of consecutive batches along the item axis."""
+        return cls(
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.ARRAYS},
+            **{cls.TABLE: pd.concat([getattr(p, cls.TABLE) for p in parts], ignore_index=True)},
+            meta=parts[0].meta if meta is None else meta,
+        )
