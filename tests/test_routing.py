@@ -59,3 +59,24 @@ def test_words_are_read_where_they_are_predicted():
             probs[k, :, 0], full[:, list(item.sets[0])].sum(-1).detach().numpy(), atol=1e-5
         )
         assert alone.entropy_bits.shape[1] == probs.shape[1]
+
+
+def test_trace_summaries_and_switch_points():
+    from latentlang.results.traces import middle_languages, switch_points, trace_table
+
+    labels = ["de", "en", "zh", "other", "none"]
+    assert switch_points(["de", "none", "de", "en", "other", "en", "de"]) == [
+        (3, "de", "en"),
+        (6, "en", "de"),
+    ]
+    # 8 layers: the middle ones are 2..5; position 0 decodes English there, position 1 German
+    top = np.full((1, 3, 8), 3)
+    top[0, 0, 2:6] = [1, 1, 1, 0]
+    top[0, 1, 2:6] = [0, 0, 4, 4]
+    assert middle_languages(top, labels).tolist() == [["en", "de", "other"]]
+    token_lang = np.array([[0, 0, 1]])  # de, de, en
+    texts = pd.DataFrame({"start": [10], "lang": [""], "prompt": [""]})
+    row = trace_table(token_lang, top, texts, labels, np.array([0])).iloc[0]
+    assert row["lang"] == "de" and row["n_positions"] == 3
+    assert (row["middle_en"], row["middle_own"], row["middle_other"]) == (1 / 3, 1 / 3, 1 / 3)
+    assert row["n_switches"] == 1 and row["switch_points"] == "12:de>en"

@@ -165,12 +165,15 @@ def _(result: GenerationResult, out: str | Path) -> list[Path]:
     """``generation.csv`` (one row per text, position and layer: the token there, the lens's top
     next token and its probability, the entropy and each language's mass), ``words.csv`` (each
     dictionary word read: routed via English or not, each set's peak probability), ``routing.csv``
-    (the share routed per language and part, with intervals) and ``texts.csv`` (each prompt and
+    (the share routed per language and part, with intervals), ``traces.csv`` (per text: the share
+    of positions whose middle layers decode English, its language or another, and its switch
+    points) and ``texts.csv`` (each prompt and
     what was generated, or the given text)."""
     tables = {
         "generation": result.to_dataframe(),
         "words": result.words(),
         "routing": result.routing(),
+        "traces": result.traces(),
         "texts": result.texts,
     }
     return _write(out, tables, {})

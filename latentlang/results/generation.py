@@ -15,6 +15,7 @@ from jaxtyping import Float, Int, Shaped
 
 from latentlang.results.routing import routing_shares, routing_table
 from latentlang.results.storage import ArrayResult
+from latentlang.results.traces import trace_table
 
 _ARRAYS = (
     "tokens",
@@ -24,6 +25,8 @@ _ARRAYS = (
     "top_probs",
     "entropy_bits",
     "mass",
+    "token_lang",
+    "top_lang",
     "word_info",
     "word_positions",
     "word_probs",
@@ -44,6 +47,8 @@ class GenerationResult(ArrayResult):
         top_probs: Their probabilities.
         entropy_bits: The entropy of the lens's next-token distribution, in bits.
         mass: Each language label's share of the top-k probability mass.
+        token_lang: The language label index of each position's token (``-1``: no position).
+        top_lang: The label index of the lens's top token there, per layer.
         word_info: Per dictionary word of a text: :data:`WORD_FIELDS` (``""``: no such word).
         word_positions: The absolute position each word is read at (the one that predicts its
             first token; ``-1``: no such word).
@@ -64,6 +69,8 @@ class GenerationResult(ArrayResult):
     top_probs: Float[np.ndarray, "text position layer k"]
     entropy_bits: Float[np.ndarray, "text position layer"]
     mass: Float[np.ndarray, "text position layer label"]
+    token_lang: Int[np.ndarray, "text position"]
+    top_lang: Int[np.ndarray, "text position layer"]
     word_info: Shaped[np.ndarray, "text word 4"]
     word_positions: Int[np.ndarray, "text word"]
     word_probs: Float[np.ndarray, "text word layer 3"]
@@ -116,6 +123,12 @@ class GenerationResult(ArrayResult):
         frame["position"] = self.word_positions[text, slot]
         return routing_table(frame, self.word_probs[text, slot])
 
+    def traces(self) -> pd.DataFrame:
+        """Per text: its language, the share of its positions whose middle layers decode English,
+        its own language or another, and where it switches language (``traces.csv``)."""
+        first = np.where(self.texts["prompt"] != "", 1, 0)  # a generation: after the prompt's last token
+        return trace_table(self.token_lang, self.top_lang, self.texts, self.labels, first)
+
     def routing(self, confidence: float = 0.95) -> pd.DataFrame:
         """The share of dictionary words routed via English per language and part of the text
         (``prompt``, ``text``), with Wilson intervals (``routing.csv``)."""
@@ -134,6 +147,8 @@ class GenerationResult(ArrayResult):
         fills |= {
             "entropy_bits": np.nan,
             "mass": 0.0,
+            "token_lang": -1,
+            "top_lang": -1,
             "word_info": "",
             "word_positions": -1,
             "word_probs": np.nan,

@@ -297,6 +297,7 @@ def _result(lm: LensModel, tokens, top_ids, top_probs, entropy, mass, words, fra
     ids = np.unique(np.concatenate([tokens.ravel(), top_ids.ravel()]))
     texts = {int(i): lm.token_text(int(i)) for i in ids if i >= 0} | {-1: ""}
     decode = np.vectorize(lambda i: texts[int(i)], otypes=[str])
+    tags = lm.languages.tags
     return GenerationResult(
         tokens,
         decode(tokens),
@@ -305,6 +306,8 @@ def _result(lm: LensModel, tokens, top_ids, top_probs, entropy, mass, words, fra
         top_probs.astype(np.float32),
         entropy.astype(np.float32),
         mass.astype(np.float32),
+        np.where(tokens >= 0, tags[np.maximum(tokens, 0)], -1).astype(np.int16),
+        np.where(top_ids[..., 0] >= 0, tags[np.maximum(top_ids[..., 0], 0)], -1).astype(np.int16),
         *words,
         frame,
         meta=meta,
