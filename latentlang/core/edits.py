@@ -90,7 +90,7 @@ class ProjectOut:
 def _span(rows: Float[Tensor, "k d_model"]) -> Float[Tensor, "d_model rank"]:
     """An orthonormal basis of the rows' span (directions that are zero or dependent on the
     others add nothing: a zero row projects nothing out)."""
-    u, s, _ = torch.linalg.svd(rows.T, full_matrices=False)
+    u, s, _ = torch.linalg.svd(rows.detach().T, full_matrices=False)
     keep = s > max(float(s.max()) if s.numel() else 0.0, 1e-30) * 1e-6
     return u[:, keep]
 
