@@ -44,6 +44,17 @@ def fresh_run(config, lm, run=run_task):
         return run(config, lm)
 
 
+def run_named(runs: dict, lm, run, out: str) -> dict:
+    """Each config of ``runs`` (name -> config) run fresh into ``runs/NAME``, its outputs written
+    to ``out/NAME``; the results by name."""
+    results = {}
+    for name, config in runs.items():
+        config.out = f"runs/{name}"
+        results[name] = fresh_run(config, lm, run)
+        write_outputs(results[name], Path(out) / name)
+    return results
+
+
 def numbers_table(rows: list[dict], name: str) -> str:
     """A markdown table: one row per run, peak and last-layer probabilities per language, the
     target's takeover, English's leads, the entropy profile and English's share of the top-k."""

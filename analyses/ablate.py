@@ -9,12 +9,9 @@ measured numbers into figures/README.md.
     python analyses/ablate.py [--model SPEC] [--limit 48] [--device cuda]
 """
 
-from pathlib import Path
-
-from _common import fresh_run, parser, update_readme
+from _common import parser, run_named, update_readme
 
 import latentlang
-from latentlang.outputs.files import write_outputs
 from latentlang.studies.ablate import AblateConfig, run_ablate
 
 
@@ -29,13 +26,8 @@ def main() -> None:
         "ablate-en-from-fr-zh-last": AblateConfig(**common, ablate="en", positions="last"),
         "ablate-zh-from-fr-zh": AblateConfig(**common, ablate="zh", span="whole"),
     }
-    lines = []
-    for name, config in runs.items():
-        config.out = f"runs/{name}"
-        result = fresh_run(config, lm, run_ablate)
-        write_outputs(result, Path(args.out) / name)
-        lines.append(describe(name, result))
-    update_readme("ablate", "\n\n".join(lines))
+    results = run_named(runs, lm, run_ablate, args.out)
+    update_readme("ablate", "\n\n".join(describe(name, result) for name, result in results.items()))
 
 
 def describe(name: str, result) -> str:

@@ -9,14 +9,11 @@ steer_prompts.csv, dropped.csv, steer.png/pdf) and the measured numbers into fig
     python analyses/steer.py [--model SPEC] [--limit 60] [--generate-limit 40] [--device cuda]
 """
 
-from pathlib import Path
-
 import numpy as np
-from _common import fresh_run, parser, update_readme
+from _common import parser, run_named, update_readme
 
 import latentlang
 from latentlang.language.refusal import translation_answer
-from latentlang.outputs.files import write_outputs
 from latentlang.studies.steer import SteerConfig, run_steer
 
 
@@ -37,13 +34,8 @@ def main() -> None:
             generate=8,
         ),
     }
-    lines = []
-    for name, config in runs.items():
-        config.out = f"runs/{name}"
-        result = fresh_run(config, lm, run_steer)
-        write_outputs(result, Path(args.out) / name)
-        lines.append(describe(name, result))
-    update_readme("steer", "\n\n".join(lines))
+    results = run_named(runs, lm, run_steer, args.out)
+    update_readme("steer", "\n\n".join(describe(name, result) for name, result in results.items()))
 
 
 def describe(name: str, result) -> str:
