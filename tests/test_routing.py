@@ -36,6 +36,18 @@ def test_english_must_lead_in_a_middle_layer_before_the_word_wins():
     assert shares[["routed", "n", "share"]].values.tolist() == [[1, 2, 0.5]] and 0 < shares["ci_low"][0] < 0.5
 
 
+def test_the_control_is_disjoint_and_closest_in_size_to_the_english_set():
+    from latentlang.studies.routing import _control
+
+    concepts = ["cat", "dog", "sun", "tree"]
+    sets = {"cat": {1, 2, 3}, "dog": {4, 5}, "sun": {6}, "tree": {7, 8, 9, 5}}
+    # from "dog", half the list away: "tree" (shares 5), "cat" (3 tokens), "sun" (1 token)
+    assert _control(concepts, ("dog",), sets, {4, 5}, 1) == {6}
+    assert _control(concepts, ("dog",), sets, {4, 5}, 3) == {1, 2, 3}
+    assert _control(concepts, ("dog",), sets, {4, 5}, 2) == {1, 2, 3}  # as close: the first
+    assert _control(concepts, ("dog",), sets, {1, 4, 5, 6}, 2) is None
+
+
 def test_words_are_read_where_they_are_predicted():
     corpus = ["der Hund und die Katze", "the dog and the cat", "le chien et le chat"] * 5
     tok = tiny_tokenizer(corpus)
@@ -65,18 +77,21 @@ def test_trace_summaries_and_switch_points():
     from latentlang.results.traces import middle_languages, switch_points, trace_table
 
     labels = ["de", "en", "zh", "other", "none"]
-    assert switch_points(["de", "none", "de", "en", "other", "en", "de"]) == [
-        (3, "de", "en"),
-        (6, "en", "de"),
-    ]
+    langs = ["de", "none", "de", "en", "other", "en", "de"]
+    assert switch_points(langs, min_run=1) == [(3, "de", "en"), (6, "en", "de")]
+    assert switch_points(langs) == [(3, "de", "en")]  # the last "de" is one token: no switch back
+    # a one-token run is no switch, and it does not break the run around it
+    assert switch_points(["de", "de", "fi", "de", "en", "en"]) == [(4, "de", "en")]
+    assert switch_points(["en", "de", "de", "de"]) == []  # one stray token opens no language
     # 8 layers: the middle ones are 2..5; position 0 decodes English there, position 1 German
     top = np.full((1, 3, 8), 3)
     top[0, 0, 2:6] = [1, 1, 1, 0]
     top[0, 1, 2:6] = [0, 0, 4, 4]
     assert middle_languages(top, labels).tolist() == [["en", "de", "other"]]
-    token_lang = np.array([[0, 0, 1]])  # de, de, en
+    token_lang = np.array([[0, 0, 1]])  # de, de, en: one English token
     texts = pd.DataFrame({"start": [10], "lang": [""], "prompt": [""]})
-    row = trace_table(token_lang, top, texts, labels, np.array([0])).iloc[0]
+    row = trace_table(token_lang, top, texts, labels, np.array([0]), min_run=1).iloc[0]
     assert row["lang"] == "de" and row["n_positions"] == 3
     assert (row["middle_en"], row["middle_own"], row["middle_other"]) == (1 / 3, 1 / 3, 1 / 3)
     assert row["n_switches"] == 1 and row["switch_points"] == "12:de>en"
+    assert trace_table(token_lang, top, texts, labels, np.array([0])).iloc[0]["n_switches"] == 0

@@ -26,14 +26,25 @@ def middle_languages(top_lang: Int[np.ndarray, "text position layer"], labels: l
     return out.astype(str)
 
 
-def switch_points(langs: list[str]) -> list[tuple[int, str, str]]:
-    """``(index, from, to)`` wherever the language of language-bearing tokens changes."""
-    points, current = [], None
+def switch_points(langs: list[str], min_run: int = 2) -> list[tuple[int, str, str]]:
+    """``(index, from, to)`` wherever the language of language-bearing tokens changes and the new
+    language lasts at least ``min_run`` of them (so one stray subword tagged another language, or
+    a single loanword, is not a switch). Tokens without a language neither break nor make a run.
+    """
+    runs: list[list] = []  # [language, index of its first token, length]
     for i, lang in enumerate(langs):
         if lang in NO_LANGUAGE:
             continue
-        if current is not None and lang != current:
-            points.append((i, current, lang))
+        if runs and runs[-1][0] == lang:
+            runs[-1][2] += 1
+        else:
+            runs.append([lang, i, 1])
+    points, current = [], None
+    for lang, start, length in runs:
+        if length < min_run or lang == current:
+            continue
+        if current is not None:
+            points.append((start, current, lang))
         current = lang
     return points
 
@@ -44,6 +55,7 @@ def trace_table(
     texts: pd.DataFrame,
     labels: list[str],
     first: np.ndarray,
+    min_run: int = 2,
 ) -> pd.DataFrame:
     """One row per text: its language (given, else the most frequent of its tokens'), how many
     positions of its text part were read, the share whose middle layers decode English, the
@@ -55,6 +67,7 @@ def trace_table(
         texts: The result's text table (``start``, ``lang``).
         labels: Label names.
         first: Per text, the first position of its text part (1 after a prompt's last token).
+        min_run: How many language-bearing tokens a new language must last to be a switch.
     """
     middle = middle_languages(top_lang, labels)
     rows = []
@@ -67,7 +80,7 @@ def trace_table(
         decoded = middle[t, part]
         n = max(len(part), 1)
         start = int(texts["start"].iloc[t])
-        switches = [f"{start + part[i]}:{a}>{b}" for i, a, b in switch_points(langs)]
+        switches = [f"{start + part[i]}:{a}>{b}" for i, a, b in switch_points(langs, min_run)]
         rows.append(
             {
                 "text": t,

@@ -4,9 +4,10 @@ The words of each text (:func:`latentlang.language.segment.split_words`) that a 
 dictionary holds are read at the position that predicts their first token, at every layer:
 P(the word's own token set), P(its English translation's set, without the tokens that also begin
 the word itself, so copying is not credited to English) and P(a control: another concept's
-English set). A word is *routed via English* when, in some middle layer (the middle half of the
-depth) before the word wins for good (its own set the most probable of the three from that layer
-to the last), English beats both the control and the word's own set. English words themselves
+English set, disjoint from both and the closest in size to the English set). A word is *routed
+via English* when, in some middle layer (the middle half of the depth) before the word wins for
+good (its own set the most probable of the three from that layer to the last), English beats
+both the control and the word's own set. English words themselves
 are not read (their translation is the word).
 """
 
@@ -61,7 +62,7 @@ def word_items(
                 continue
             own = set(lm.vocab.concept_set((word.text,), "bytes", word.lang).ids)
             en_set = set().union(*(english_sets.get(e, set()) for e in english)) - own
-            control = _control(concepts, english, english_sets, own | en_set)
+            control = _control(concepts, english, english_sets, own | en_set, len(en_set))
             if not own or not en_set or control is None:
                 continue
             part = "prompt" if word.start < start else "text"
@@ -70,14 +71,16 @@ def word_items(
     return items
 
 
-def _control(concepts, english, english_sets, taken: set) -> set | None:
-    """Another concept's English set, half the list away, sharing no token with ``taken``."""
+def _control(concepts, english, english_sets, taken: set, size: int) -> set | None:
+    """Another concept's English set sharing no token with ``taken``: of those, the one closest
+    in size to the English set (``size``), the first such starting half the list away, so that a
+    larger set (more short prefixes) cannot make English look ahead of its control."""
     i = concepts.index(english[0]) if english[0] in concepts else 0
-    for step in range(len(concepts)):
-        other = concepts[(i + len(concepts) // 2 + step) % len(concepts)]
-        if other not in english and english_sets[other] and not english_sets[other] & taken:
-            return english_sets[other] - taken
-    return None
+    order = [concepts[(i + len(concepts) // 2 + step) % len(concepts)] for step in range(len(concepts))]
+    usable = [c for c in order if c not in english and english_sets[c] and not english_sets[c] & taken]
+    if not usable:
+        return None
+    return english_sets[min(usable, key=lambda c: abs(len(english_sets[c]) - size))]
 
 
 @torch.no_grad()
