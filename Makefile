@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 figures: install
-	for script in translation repetition cloze grid latent_languages token_grid leakage; do \
+	for script in translation repetition cloze grid latent_languages token_grid leakage patch steer ablate generate; do \
 		$(BIN)/python analyses/$$script.py || exit 1; done
 
 lint: install

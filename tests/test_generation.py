@@ -132,3 +132,31 @@ def _prompts_file(tmp_path) -> str:
     path = tmp_path / "prompts.txt"
     path.write_text("\n".join(PROMPTS) + "\n")
     return str(path)
+
+
+def test_a_text_shows_as_a_grid_and_its_figures_are_written(word_lm, words_csv, tmp_path):
+    from latentlang import explore
+    from latentlang.outputs.files import write_outputs
+
+    fr = pd.read_csv(words_csv)["fr"].tolist()
+    path = tmp_path / "texts.jsonl"
+    texts = [" ".join(["le", *fr[:6]]), " ".join(["et", *fr[6:10]])]
+    path.write_text("\n".join(json.dumps({"text": t, "lang": "fr"}) for t in texts))
+    config = GenerateConfig(text=str(path), words=str(words_csv), top_k=3, out=str(tmp_path / "t"))
+    result = run_generation(config, word_lm, progress=False)
+    grid = explore(result, text=1)
+    n = len(word_lm.tokenizer(texts[1])["input_ids"])
+    assert grid.input_tokens == list(result.token_text[1, :n]) and grid.top_probs.shape == (
+        word_lm.n_layers + 1,
+        n,
+        3,
+    )
+    assert (grid.top_tokens[:, 2, 1] == result.top_text[1, 2, :, 1]).all()
+    labels = np.asarray(word_lm.languages.labels)[word_lm.languages.tags[result.top_ids[1, :n]]]
+    assert (grid.top_labels == labels.transpose(1, 0, 2)).all()
+    with pytest.raises(LatentLangError, match="out of range"):
+        result.grid(2)
+    assert len(result.words()) > 0  # dictionary words were read
+    written = {p.name for p in write_outputs(result, tmp_path / "out")}
+    assert {"token_grid.png", "language_mass.png", "routing.png", "text-0.html", "words.csv"} <= written
+    assert "<table" in result._repr_html_()

@@ -27,6 +27,9 @@ def test_english_must_lead_in_a_middle_layer_before_the_word_wins():
     assert routed_via_english(early_only).tolist() == [False]  # English leads only at layer 0
     below_control = _curves([0] * 5 + [0.5] * 3, [0, 0, 0.2, 0.2, 0, 0, 0, 0], [0, 0, 0.3, 0.3, 0, 0, 0, 0])
     assert routed_via_english(below_control).tolist() == [False]
+    tiny = _curves([0] * 5 + [0.5] * 3, [0, 0, 0.004, 0.004, 0, 0, 0, 0], [0, 0, 0.001, 0.001, 0, 0, 0, 0])
+    assert routed_via_english(tiny).tolist() == [False]  # a lead of 0.3% over the control: noise
+    assert routed_via_english(tiny, floor=0.001).tolist() == [True]
     after_win = _curves([0.9] * layers, [0, 0, 0.95, 0, 0, 0, 0, 0], [0] * layers)
     assert routed_via_english(after_win).tolist() == [True]  # it wins for good only from layer 3
     table = routing_table(

@@ -32,6 +32,15 @@ def test_runs_without_spaces_take_the_longest_entry_and_skip_words_inside_a_toke
     # "睡" starts inside the token "里睡": no position predicts it alone
 
 
+def test_russian_case_forms_are_found_by_their_stem():
+    dictionary = Dictionary(
+        {("ru", "собака"): ("dog",), ("ru", "дом"): ("house",), ("de", "hund"): ("dog",)}, 1
+    )
+    assert dictionary.english("собаку", "ru") == ("dog",) and dictionary.english("Собакой", "ru") == ("dog",)
+    assert dictionary.english("домом", "ru") == ("house",) and dictionary.english("собакус", "ru") == ()
+    assert dictionary.english("hunde", "de") == ()  # only the languages of CASE_ENDINGS
+
+
 def test_a_csv_dictionary_skips_and_counts_bad_rows(tmp_path):
     path = tmp_path / "dict.csv"
     path.write_text("word,lang,en\nHund,de,dog\n,de,cat\nKatze,de,cat\nchien,fr,\n")

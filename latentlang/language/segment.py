@@ -44,6 +44,49 @@ class Word:
     lang: str
 
 
+#: Noun and adjective case endings, longest first, of the languages whose inflected forms
+#: :meth:`Dictionary.english` finds by stem (the lemma less a final vowel, ``ь`` or ``й``).
+CASE_ENDINGS = {
+    "ru": (
+        "ами",
+        "ями",
+        "ого",
+        "его",
+        "ому",
+        "ему",
+        "ыми",
+        "ими",
+        "ой",
+        "ей",
+        "ом",
+        "ем",
+        "ам",
+        "ям",
+        "ах",
+        "ях",
+        "ую",
+        "юю",
+        "ов",
+        "ев",
+        "а",
+        "я",
+        "у",
+        "ю",
+        "е",
+        "и",
+        "ы",
+        "о",
+        "ь",
+        "й",
+        "",
+    )
+}
+
+
+def _stem(lemma: str) -> str:
+    return lemma[:-1] if lemma[-1:] in "аяоеьйыиу" else lemma
+
+
 @dataclass(frozen=True)
 class Dictionary:
     """Words of many languages and the English words of their concepts.
@@ -56,10 +99,15 @@ class Dictionary:
     entries: dict[tuple[str, str], tuple[str, ...]]
     longest: int
     _by_word: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _stems: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for lang, word in self.entries:
             self._by_word.setdefault(word, []).append(lang)
+            if lang in CASE_ENDINGS and " " not in word and len(stem := _stem(word)) >= 3:
+                self._stems[lang, stem] = tuple(
+                    dict.fromkeys([*self._stems.get((lang, stem), ()), *self.entries[lang, word]])
+                )
 
     @classmethod
     def from_word_list(cls, words: WordList) -> "Dictionary":
@@ -106,8 +154,19 @@ class Dictionary:
         return cls(entries, max(unspaced, default=1))
 
     def english(self, word: str, lang: str) -> tuple[str, ...]:
-        """The English words of ``word``'s concept in ``lang`` (empty when it is not listed)."""
-        return self.entries.get((lang, word.casefold()), ())
+        """The English words of ``word``'s concept in ``lang`` (empty when it is not listed).
+
+        In a language that inflects by case endings (:data:`CASE_ENDINGS`: Russian), a form not
+        listed is looked up by its stem: ``собаку`` is ``собака`` less ``а`` plus ``у``."""
+        word = word.casefold()
+        found = self.entries.get((lang, word), ())
+        if found or lang not in CASE_ENDINGS:
+            return found
+        for ending in CASE_ENDINGS[lang]:
+            if word.endswith(ending) and len(stem := word[: len(word) - len(ending)]) >= 3:
+                if (lang, stem) in self._stems:
+                    return self._stems[lang, stem]
+        return ()
 
     def languages_of(self, word: str) -> list[str]:
         """The languages whose entries hold ``word``."""

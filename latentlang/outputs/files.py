@@ -18,7 +18,9 @@ from latentlang.outputs.curves import (
     latent_languages_figure,
     source_split_figure,
 )
+from latentlang.outputs.generation import language_mass_along_figure, routing_figure
 from latentlang.outputs.grids import grid_figure, grid_summary_figure
+from latentlang.outputs.html import save_html
 from latentlang.outputs.leakage import (
     leak_share_figure,
     question_figure,
@@ -167,8 +169,10 @@ def _(result: GenerationResult, out: str | Path) -> list[Path]:
     dictionary word read: routed via English or not, each set's peak probability), ``routing.csv``
     (the share routed per language and part, with intervals), ``traces.csv`` (per text: the share
     of positions whose middle layers decode English, its language or another, and its switch
-    points) and ``texts.csv`` (each prompt and
-    what was generated, or the given text)."""
+    points), ``texts.csv`` (each prompt and what was generated, or the given text), the first
+    text's token grid (wrapped every 32 positions), as an interactive ``text-0.html`` too, and its
+    language mass along the text, and the per-word routing figure (when a dictionary word was
+    read). Any other text: ``explore(result, text=i)``."""
     tables = {
         "generation": result.to_dataframe(),
         "words": result.words(),
@@ -176,7 +180,15 @@ def _(result: GenerationResult, out: str | Path) -> list[Path]:
         "traces": result.traces(),
         "texts": result.texts,
     }
-    return _write(out, tables, {})
+    grid = result.grid(0)
+    figures = {
+        "token_grid": token_grid_figure(grid, last=None, wrap=32),
+        "language_mass": language_mass_along_figure(result, 0),
+    }
+    if (result.word_positions >= 0).any():
+        figures["routing"] = routing_figure(result)
+    written = _write(out, tables, figures, dpi=150)
+    return [*written, save_html(grid, Path(out) / "text-0.html")]
 
 
 def _write(

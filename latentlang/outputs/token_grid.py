@@ -11,12 +11,14 @@ from latentlang.language.codes import language_colors
 from latentlang.results.token_grid import TokenGrid
 
 
-def token_grid_figure(grid: TokenGrid, last: int | None = 24) -> Figure:
+def token_grid_figure(grid: TokenGrid, last: int | None = 24, wrap: int | None = None) -> Figure:
     """Heatmap of the top decoded token per layer (rows, 0 at the bottom) and position (columns).
 
     Args:
-        grid: The decoded grid of one prompt.
+        grid: The decoded grid of one prompt or text.
         last: Show only the last ``last`` positions (``None``: all).
+        wrap: Positions per panel: a longer text is wrapped onto panels stacked top to bottom
+            (``None``: one panel).
     """
     start = 0 if last is None else max(0, len(grid.input_tokens) - last)
     tokens, probs = grid.top_tokens[:, start:, 0], grid.top_probs[:, start:, 0]
@@ -27,25 +29,35 @@ def token_grid_figure(grid: TokenGrid, last: int | None = 24) -> Figure:
     shade = 1 - 0.85 * probs[..., None]  # white at p = 0, the full colour at p = 1
     image = rgb * (1 - shade) + shade
     layers, positions = probs.shape
-    fig = Figure(figsize=(0.62 * positions + 1.8, 0.3 * layers + 1.6), layout="constrained")
-    ax = fig.subplots()
-    ax.imshow(image, origin="lower", aspect="auto")
+    width = positions if wrap is None else min(wrap, positions)
+    chunks = [slice(i, min(i + width, positions)) for i in range(0, positions, width)]
+    fig = Figure(figsize=(0.62 * width + 1.8, (0.3 * layers + 1.1) * len(chunks) + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(chunks), 1, squeeze=False)[:, 0])
     family = _families()
-    for (i, j), text in np.ndenumerate(tokens):
-        ax.text(j, i, _short(text), ha="center", va="center", fontsize=6, family=family)
-    ax.set_xticks(
-        range(positions),
-        [_short(t) for t in grid.input_tokens[start:]],
-        rotation=60,
-        fontsize=7,
-        family=family,
-        ha="right",
-    )
-    ax.set_yticks(range(layers), range(layers), fontsize=7)
-    ax.set_ylabel("layer (0 = embeddings)")
-    ax.set_xlabel("input token (the cell decodes the prediction made at it)")
-    handles = [ax.scatter([], [], marker="s", color=palette[n], label=n) for n in [*names, "other", "none"]]
-    ax.legend(
+    inputs = grid.input_tokens[start:]
+    for ax, chunk in zip(axes, chunks):
+        ax.imshow(
+            image[:, chunk], origin="lower", aspect="auto", extent=(-0.5, width - 0.5, -0.5, layers - 0.5)
+        )
+        for (i, j), text in np.ndenumerate(tokens[:, chunk]):
+            ax.text(j, i, _short(text), ha="center", va="center", fontsize=6, family=family)
+        ax.set_xticks(
+            range(chunk.stop - chunk.start),
+            [_short(t) for t in inputs[chunk]],
+            rotation=60,
+            fontsize=7,
+            family=family,
+            ha="right",
+        )
+        ticks = range(0, layers, 2 if len(chunks) > 1 else 1)
+        ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.set_ylabel("layer")
+    axes[0].set_ylabel("layer (0 = embeddings)")
+    axes[-1].set_xlabel("input token (the cell decodes the prediction made at it)")
+    handles = [
+        axes[0].scatter([], [], marker="s", color=palette[n], label=n) for n in [*names, "other", "none"]
+    ]
+    axes[0].legend(
         handles=handles,
         loc="upper left",
         bbox_to_anchor=(1.01, 1),

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float, Int, Shaped
 
+from latentlang.errors import LatentLangError
 from latentlang.results.routing import routing_shares, routing_table
 from latentlang.results.storage import ArrayResult
+from latentlang.results.token_grid import TokenGrid
 from latentlang.results.traces import trace_table
 
 _ARRAYS = (
@@ -48,7 +50,7 @@ class GenerationResult(ArrayResult):
         entropy_bits: The entropy of the lens's next-token distribution, in bits.
         mass: Each language label's share of the top-k probability mass.
         token_lang: The language label index of each position's token (``-1``: no position).
-        top_lang: The label index of the lens's top token there, per layer.
+        top_lang: The label index of each of the lens's top-k tokens there, per layer.
         word_info: Per dictionary word of a text: :data:`WORD_FIELDS` (``""``: no such word).
         word_positions: The absolute position each word is read at (the one that predicts its
             first token; ``-1``: no such word).
@@ -70,7 +72,7 @@ class GenerationResult(ArrayResult):
     entropy_bits: Float[np.ndarray, "text position layer"]
     mass: Float[np.ndarray, "text position layer label"]
     token_lang: Int[np.ndarray, "text position"]
-    top_lang: Int[np.ndarray, "text position layer"]
+    top_lang: Int[np.ndarray, "text position layer k"]
     word_info: Shaped[np.ndarray, "text word 4"]
     word_positions: Int[np.ndarray, "text word"]
     word_probs: Float[np.ndarray, "text word layer 3"]
@@ -127,7 +129,32 @@ class GenerationResult(ArrayResult):
         """Per text: its language, the share of its positions whose middle layers decode English,
         its own language or another, and where it switches language (``traces.csv``)."""
         first = np.where(self.texts["prompt"] != "", 1, 0)  # a generation: after the prompt's last token
-        return trace_table(self.token_lang, self.top_lang, self.texts, self.labels, first)
+        return trace_table(self.token_lang, self.top_lang[..., 0], self.texts, self.labels, first)
+
+    def grid(self, text: int = 0) -> TokenGrid:
+        """One text's readings as a :class:`TokenGrid` (layer × position; what ``explore`` and
+        the token-grid figures show)."""
+        if not 0 <= text < len(self.texts):
+            raise LatentLangError(f"text {text} is out of range: this result holds {len(self.texts)} texts")
+        n = int((self.tokens[text] >= 0).sum())
+        labels = np.asarray(self.labels + ["none"])[self.top_lang[text, :n]]  # -1 (no token): "none"
+        row = self.texts.iloc[text]
+        return TokenGrid(
+            prompt=str(row["prompt"]) + str(row["generated"]),
+            model=str(self.meta.get("model", "?")),
+            input_tokens=list(self.token_text[text, :n]),
+            top_tokens=self.top_text[text, :n].transpose(1, 0, 2),
+            top_probs=self.top_probs[text, :n].transpose(1, 0, 2),
+            top_labels=labels.transpose(1, 0, 2),
+            entropy=self.entropy_bits[text, :n].T,
+            meta={"start": int(row["start"]), "lang": str(row.get("lang", ""))},
+        )
+
+    def _repr_html_(self) -> str:
+        """The first text's interactive grid (see :meth:`grid` for the others)."""
+        from latentlang.outputs.html import token_grid_html
+
+        return token_grid_html(self.grid(0), last=None)
 
     def routing(self, confidence: float = 0.95) -> pd.DataFrame:
         """The share of dictionary words routed via English per language and part of the text

@@ -9,9 +9,12 @@ from jaxtyping import Bool, Float
 from latentlang.results.measures import wilson_interval
 
 
-def routed_via_english(probs: Float[np.ndarray, "word layer 3"]) -> Bool[np.ndarray, " word"]:
-    """Per word (``probs``: ``[word, layer, 3]``, own/English/control): English beats the
-    control and the own set in a middle layer before the own set wins for good."""
+def routed_via_english(
+    probs: Float[np.ndarray, "word layer 3"], floor: float = 0.01
+) -> Bool[np.ndarray, " word"]:
+    """Per word (``probs``: ``[word, layer, 3]``, own/English/control): English beats the own
+    set and beats the control by at least ``floor`` in a middle layer before the own set wins
+    for good (a lead of a few hundredths of a percent over the control is noise, not English)."""
     n_layers = probs.shape[1]
     own, en, control = probs[..., 0], probs[..., 1], probs[..., 2]
     wins = (own > en) & (own > control)
@@ -20,7 +23,7 @@ def routed_via_english(probs: Float[np.ndarray, "word layer 3"]) -> Bool[np.ndar
     for_good = np.where(wins.all(1), 0, for_good)
     layer = np.arange(n_layers)
     middle = (layer >= n_layers // 4) & (layer < n_layers - n_layers // 4)
-    leads = (en > control) & (en > own) & middle[None] & (layer[None] < for_good[:, None])
+    leads = (en >= control + floor) & (en > own) & middle[None] & (layer[None] < for_good[:, None])
     return leads.any(1)
 
 

@@ -307,7 +307,7 @@ def _result(lm: LensModel, tokens, top_ids, top_probs, entropy, mass, words, fra
         entropy.astype(np.float32),
         mass.astype(np.float32),
         np.where(tokens >= 0, tags[np.maximum(tokens, 0)], -1).astype(np.int16),
-        np.where(top_ids[..., 0] >= 0, tags[np.maximum(top_ids[..., 0], 0)], -1).astype(np.int16),
+        np.where(top_ids >= 0, tags[np.maximum(top_ids, 0)], -1).astype(np.int16),
         *words,
         frame,
         meta=meta,

@@ -13,6 +13,7 @@ from latentlang.config import option
 from latentlang.core.loading import ModelConfig, load_model
 from latentlang.core.model import LensModel
 from latentlang.errors import LatentLangError
+from latentlang.results.generation import GenerationResult
 from latentlang.results.token_grid import TokenGrid
 from latentlang.studies.runner import Study
 
@@ -33,17 +34,27 @@ class TokenGridConfig(ModelConfig):
             raise LatentLangError(f"top_k and last must be at least 1, got {self.top_k} and {self.last}")
 
 
-def explore(prompt: str, model: "str | LensModel" = "gemma-3-270m", top_k: int = 5, **load) -> TokenGrid:
-    """Decode one prompt at every layer and position: in Jupyter the result shows itself as an
-    interactive grid (hover a cell for its top-k tokens);
+def explore(
+    prompt: "str | GenerationResult",
+    model: "str | LensModel" = "gemma-3-270m",
+    top_k: int = 5,
+    text: int = 0,
+    **load,
+) -> TokenGrid:
+    """Decode one prompt at every layer and position, or show a generation's readings: in
+    Jupyter the result shows itself as an interactive grid (hover a cell for its top-k tokens);
     :func:`latentlang.outputs.html.save_html` saves it.
 
     Args:
-        prompt: The text.
+        prompt: The text, or a :class:`~latentlang.results.generation.GenerationResult` (then
+            nothing is computed: its text number ``text`` is shown, prompt's last token onward).
         model: A loaded :class:`LensModel` or a spec for :func:`latentlang.load_model`.
         top_k: Tokens kept per cell.
+        text: Which text of a generation result.
         **load: Passed to :func:`latentlang.load_model` (``device``, ``dtype``, ...).
     """
+    if isinstance(prompt, GenerationResult):
+        return prompt.grid(text)
     lm = model if isinstance(model, LensModel) else load_model(model, **load)
     return token_grid(lm, prompt, top_k)
 
