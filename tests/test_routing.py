@@ -37,6 +37,12 @@ def test_english_must_lead_in_a_middle_layer_before_the_word_wins():
     )
     shares = routing_shares(table)
     assert shares[["routed", "n", "share"]].values.tolist() == [[1, 2, 0.5]] and 0 < shares["ci_low"][0] < 0.5
+    repeated = routing_table(
+        pd.DataFrame({"text": 0, "lang": "de", "part": "text", "word": ["Hund", "Hund", "Katze"]}),
+        np.concatenate([en_first, en_first, early_only]),
+    )
+    assert routing_shares(repeated)["routed"].tolist() == [2]
+    assert routing_shares(repeated, first=True)[["routed", "n"]].values.tolist() == [[1, 2]]
 
 
 def test_the_control_is_disjoint_and_closest_in_size_to_the_english_set():

@@ -156,10 +156,11 @@ class GenerationResult(ArrayResult):
 
         return token_grid_html(self.grid(0), last=None)
 
-    def routing(self, confidence: float = 0.95) -> pd.DataFrame:
+    def routing(self, confidence: float = 0.95, first: bool = False) -> pd.DataFrame:
         """The share of dictionary words routed via English per language and part of the text
-        (``prompt``, ``text``), with Wilson intervals (``routing.csv``)."""
-        return routing_shares(self.words(), confidence)
+        (``prompt``, ``text``), with Wilson intervals (``routing.csv``); ``first``: each word's
+        first occurrence per text and part only."""
+        return routing_shares(self.words(), confidence, first)
 
     @classmethod
     def concat(cls, parts: list["GenerationResult"], meta: dict | None = None) -> "GenerationResult":

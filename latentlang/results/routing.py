@@ -38,8 +38,17 @@ def routing_table(words: pd.DataFrame, probs: Float[np.ndarray, "word layer 3"])
     )
 
 
-def routing_shares(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """The share of words routed via English per language and part, with Wilson intervals."""
+def routing_shares(table: pd.DataFrame, confidence: float = 0.95, first: bool = False) -> pd.DataFrame:
+    """The share of words routed via English per language and part, with Wilson intervals.
+
+    Args:
+        table: One row per word read (:func:`routing_table`).
+        confidence: Of the intervals.
+        first: Count only each word's first occurrence in each text and part (a text that
+            repeats a word would otherwise weigh as many independent words).
+    """
+    if first:
+        table = table.drop_duplicates(["text", "part", "lang", "word"])
     groups = table.groupby(["lang", "part"])["routed_via_english"]
     k, n = groups.sum(), groups.size()
     low, high = wilson_interval(k.to_numpy(), n.to_numpy(), confidence)
