@@ -1,6 +1,6 @@
 """The lens over generated text on the default model: the shipped text openings in en, de, fr, ru,
-zh and ja continued greedily (64 tokens), read at every position and layer; per language, the share of the
-dictionary words (the shipped word lists) routed via English, with Wilson intervals, and the
+zh and ja continued greedily (64 tokens), read at every position and layer; per language, the
+share of the dictionary words (the shipped word lists) routed via English, with Wilson intervals, and the
 trace summaries (the share of positions whose middle layers decode English, the text's own
 language or another; language switch points).
 
