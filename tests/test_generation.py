@@ -25,10 +25,32 @@ CORPUS = ["the dog runs fast in the park", "le chien court vite", "der Hund läu
 PROMPTS = ["the dog runs", "le chien court vite dans le"]
 
 
-@pytest.fixture(scope="module", params=["llama", "gemma3", "gpt2"])
-def lm(request):
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("llama", "hf"),
+        ("gemma3", "hf"),
+        ("gpt2", "hf"),
+        ("llama", "nnsight"),
+        ("gpt2", "transformer_lens"),
+    ],
+    ids=lambda p: "-".join(p),
+)
+def lm(request, tmp_path_factory):
+    """A tiny model per architecture and backend: generation streams through the model's own
+    forward pass, the reference reading (``lm.read``) through the backend's capture."""
+    arch, backend = request.param
     tok = tiny_tokenizer(CORPUS)
-    return LensModel.from_hf(tiny_model(request.param, vocab_size=len(tok)), tok)
+    model = tiny_model(arch, vocab_size=len(tok))
+    if backend != "transformer_lens":
+        return LensModel.from_hf(model, tok, backend=backend)
+    from latentlang import load_model
+
+    folder = tmp_path_factory.mktemp(f"{arch}-tl")  # transformer_lens loads from a model folder
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return load_model(str(folder), device="cpu", dtype="float32", backend=backend)
 
 
 def test_each_step_reads_what_the_prompt_plus_the_tokens_so_far_reads(lm, tmp_path):
