@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Issue 5's GPU measurements as one script, for a session lent a device machine (H100 or H200):
 # random-initialised Llama-2-7B and Qwen2.5-7B architectures in bfloat16 (speed does not depend on
-# the weights' values), unique and shared-prefix prompts, then the read-out memory sweep.
+# the weights' values), unique and shared-prefix prompts, the lens over generation against plain
+# greedy decoding (benchmarks/generation.py), then the read-out memory sweep.
 #   bash benchmarks/gpu.sh                                                  # on the GPU machine
-#   DEVICE=cpu DTYPE=float32 ARCHS=tiny-llama SHARED=tiny-llama N=32 BASE=4 D_MODEL=64 bash benchmarks/gpu.sh
+#   DEVICE=cpu DTYPE=float32 ARCHS=tiny-llama SHARED=tiny-llama N=32 BASE=4 D_MODEL=64 \
+#     GEN=tiny-llama GEN_N=8 GEN_BATCH=4 bash benchmarks/gpu.sh
 #                                                                           # a dry run on a CPU
 # Everything printed goes to $OUT/gpu.log (OUT defaults to benchmarks/out) and each run's JSON
 # line to $OUT/gpu.jsonl. The image there has torch, transformers, accelerate, pandas, jaxtyping and
@@ -28,5 +30,9 @@ for arch in ${ARCHS:-llama-2-7b qwen2.5-7b}; do
 done
 for arch in ${SHARED:-llama-2-7b}; do
   run benchmarks/throughput.py --arch "$arch" "${common[@]}" --shared-prefix
+done
+for arch in ${GEN:-llama-2-7b}; do  # the lens over generation (issue 15) against plain decoding
+  run benchmarks/generation.py --arch "$arch" --device "$device" --dtype "$dtype" \
+    --n-prompts "${GEN_N:-256}" --batch-size "${GEN_BATCH:-64}"
 done
 run benchmarks/memory.py --device "$device" --d-model "${D_MODEL:-4096}" --layers 33 --prompts 1 64

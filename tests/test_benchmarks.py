@@ -25,6 +25,9 @@ def test_gpu_script_dry_run_on_the_cpu(tmp_path):
         "N": "32",
         "BASE": "4",
         "D_MODEL": "64",
+        "GEN": "tiny-llama",
+        "GEN_N": "8",
+        "GEN_BATCH": "4",
         "OUT": str(tmp_path),
     }
     run = subprocess.run(["bash", "benchmarks/gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -32,4 +35,6 @@ def test_gpu_script_dry_run_on_the_cpu(tmp_path):
     rows = [
         json.loads(line) for line in (tmp_path / "gpu.jsonl").read_text().splitlines() if line.startswith("{")
     ]
-    assert len(rows) >= 2  # the unique-prompt and shared-prefix throughput runs at least
+    assert len(rows) >= 3  # the unique-prompt and shared-prefix throughput runs and generation at least
+    (generation,) = [row for row in rows if row.get("benchmark") == "generation"]
+    assert generation["batches_generating_the_same_tokens"] == 1.0
