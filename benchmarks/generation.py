@@ -20,7 +20,7 @@ from throughput import ARCHS, build, timed
 
 from latentlang.core.batch import left_pad
 from latentlang.core.generate import generate_streaming
-from latentlang.language.langid import language_mass
+from latentlang.studies.generation import step_reader
 
 N_LABELS = 8  # language labels of the random token tags
 
@@ -45,14 +45,7 @@ def streamed(lm, batches, new_tokens: int, top_k: int, tags: torch.Tensor) -> li
     """Greedy decoding with the study's lens reader at every step."""
     outs = []
     for batch in batches:
-        kept = []
-
-        def on_step(_step, residuals, kept=kept):
-            r = lm.lens.readout(residuals, None, top_k)
-            mass = language_mass(r.top_ids, r.top_logprob, tags, N_LABELS)
-            kept.append((r.top_ids.cpu(), r.top_logprob.exp().cpu(), r.entropy_bits.cpu(), mass.cpu()))
-
-        new, _ = generate_streaming(lm, batch, new_tokens, on_step)
+        new, _ = generate_streaming(lm, batch, new_tokens, step_reader(lm, top_k, tags, N_LABELS, []))
         outs.append(new.cpu())
     return outs
 

@@ -170,6 +170,19 @@ def generation_items(config: GenerateConfig, lm: LensModel) -> Work:
     )
 
 
+def step_reader(lm: LensModel, top_k: int, tags: torch.Tensor, n_labels: int, steps: list):
+    """The reader :func:`generate_streaming` calls at each step: the lens's top-k, their
+    probabilities, the entropy and the language mass of the top-k at every layer, reduced on the
+    device and appended to ``steps`` on the host."""
+
+    def on_step(_step: int, residuals: torch.Tensor) -> None:
+        r = lm.lens.readout(residuals, None, top_k)
+        mass = language_mass(r.top_ids, r.top_logprob, tags, n_labels)
+        steps.append((r.top_ids.cpu(), r.top_logprob.exp().cpu(), r.entropy_bits.cpu(), mass.cpu()))
+
+    return on_step
+
+
 @torch.no_grad()
 def generation_batch(lm: LensModel, work: Work, indices: list[int]) -> GenerationResult:
     """Generate from some prompts reading every step, or read some given texts at every token."""
@@ -178,14 +191,8 @@ def generation_batch(lm: LensModel, work: Work, indices: list[int]) -> Generatio
         return _read_texts(lm, work, texts, [work.meta["langs"][i] for i in indices])
     meta, top_k = work.meta, work.meta["top_k"]
     batch = lm.tokenize(texts, add_special_tokens=not meta["chat"])
-    n_labels = len(lm.languages.labels)
     steps: list[tuple[torch.Tensor, ...]] = []
-
-    def on_step(_step: int, residuals: torch.Tensor) -> None:
-        r = lm.lens.readout(residuals, None, top_k)
-        mass = language_mass(r.top_ids, r.top_logprob, lm.token_tags, n_labels)
-        steps.append((r.top_ids.cpu(), r.top_logprob.exp().cpu(), r.entropy_bits.cpu(), mass.cpu()))
-
+    on_step = step_reader(lm, top_k, lm.token_tags, len(lm.languages.labels), steps)
     new, _ = generate_streaming(lm, batch, meta["max_new_tokens"] + 1, on_step)
     new = new.cpu()
     ends = {lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id} | set(_eos_ids(lm))
